@@ -1,0 +1,139 @@
+#include "app/run.hpp"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include <fmt/core.h>
+
+#include "app/counters.hpp"
+#include "app/handoff.hpp"
+#include "app/tail_loop.hpp"
+#include "sink/sqlite/sqlite_sink.hpp"
+
+namespace sqtail::app {
+
+namespace {
+
+// The writer thread: commits batches in order, retrying a failing commit (busy, full disk,
+// read-only) with capped backoff. A batch is never dropped: until it commits, its memory
+// stays charged and the tail thread stops reading.
+void writerLoop(sink::SqliteSink& sink, Handoff& handoff, Counters& counters) {
+  sink::Batch batch;
+  std::size_t charged = 0;
+  while (handoff.pop(batch, charged)) {
+    auto backoff = std::chrono::milliseconds(50);
+    for (int attempt = 1;; ++attempt) {
+      auto r = sink.commit(batch);
+      if (r) break;
+      counters.commit_failures++;
+      if (attempt == 1 || attempt % 20 == 0) {
+        fmt::print(stderr, "sqtail: warning: commit failed ({}), retrying (attempt {})\n",
+                   r.error().message, attempt);
+      }
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    }
+    counters.lines_committed += static_cast<std::int64_t>(batch.events.size() + batch.rejects.size());
+    counters.bytes_committed += batch.input_bytes;
+    counters.batches_committed++;
+    batch = sink::Batch{};
+    handoff.release(charged);
+  }
+}
+
+std::string humanBytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  return fmt::format("{:.1f} {}", b, units[u]);
+}
+
+}  // namespace
+
+int run(const config::Config& config, const RunOptions& options) {
+  if (config.sources.empty()) {
+    fmt::print(stderr, "sqtail: nothing to tail: give path patterns or a [[source]] in the config\n");
+    return 2;
+  }
+  auto sink = sink::SqliteSink::open(config.db);
+  if (!sink) {
+    fmt::print(stderr, "sqtail: cannot open database {}: {}\n", config.db.string(),
+               sink.error().message);
+    return 1;
+  }
+  auto stored = (*sink)->loadFiles();
+  if (!stored) {
+    fmt::print(stderr, "sqtail: {}\n", stored.error().message);
+    return 1;
+  }
+
+  // Signals are taken synchronously on this thread; the workers never see them.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  Counters counters;
+  Handoff handoff;
+  TailLoop loop(config, handoff, counters, std::move(*stored), options.once);
+  std::thread writer([&] { writerLoop(**sink, handoff, counters); });
+  std::thread tailer([&] { loop.run(); });
+
+  const auto start = std::chrono::steady_clock::now();
+  int signals = 0;
+  bool done = false;
+  std::thread joiner([&] {
+    tailer.join();
+    writer.join();
+    done = true;
+    // Wake the signal wait below.
+    kill(getpid(), SIGTERM);
+  });
+
+  for (;;) {
+    timespec tick{0, 250'000'000};
+    int sig = sigtimedwait(&sigs, nullptr, &tick);
+    if (done) break;
+    if (sig == SIGINT || sig == SIGTERM) {
+      if (++signals == 1) {
+        loop.requestStop();
+      } else {
+        // Second signal: leave now. Safe: what is committed is consistent, the rest is re-read.
+        fmt::print(stderr, "sqtail: second signal, exiting without waiting for the writer\n");
+        _exit(130);
+      }
+    }
+    if (options.progress) {
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const auto lines = counters.lines_committed.load();
+      const auto bytes = counters.bytes_committed.load();
+      const auto backlog = counters.backlog_bytes.load();
+      const double rate = secs > 0 ? static_cast<double>(lines) / secs : 0;
+      const double bps = secs > 0 ? static_cast<double>(bytes) / secs : 0;
+      const double eta = bps > 0 ? static_cast<double>(backlog) / bps : 0;
+      fmt::print(stderr, "\r{} files  {} committed  {} lines  {:.0f} lines/s  ETA {:.0f}s   ",
+                 counters.files_tracked.load(), humanBytes(static_cast<double>(bytes)), lines,
+                 rate, eta);
+    }
+  }
+  joiner.join();
+  if (options.progress) fmt::print(stderr, "\n");
+  if (options.once) {
+    const double secs =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    fmt::print(stderr, "sqtail: {} lines ({} rejected) from {} files in {:.2f}s\n",
+               counters.lines_committed.load(), counters.rejects.load(),
+               counters.files_tracked.load(), secs);
+  }
+  return 0;
+}
+
+}  // namespace sqtail::app

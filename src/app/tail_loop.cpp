@@ -1,0 +1,507 @@
+#include "app/tail_loop.hpp"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <filesystem>
+
+#include <fmt/core.h>
+
+namespace sqtail::app {
+
+namespace {
+
+constexpr auto kRotateWait = std::chrono::seconds(5);
+constexpr auto kPollInterval = std::chrono::seconds(1);
+constexpr std::string_view kBom = "\xEF\xBB\xBF";
+
+std::int64_t wallMillis() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+void addToEpoll(int epfd, int fd) {
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.fd = fd;
+  epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+}  // namespace
+
+TailLoop::TailLoop(const config::Config& config, Handoff& handoff, Counters& counters,
+                   std::vector<sink::StoredFile> stored, bool once)
+    : config_(config),
+      handoff_(handoff),
+      counters_(counters),
+      once_(once),
+      cwd_(std::filesystem::current_path().string()),
+      epoll_(epoll_create1(EPOLL_CLOEXEC)),
+      stop_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
+      reader_(config.read_chunk_bytes, config.max_line_bytes, parse::kPadding) {
+  for (const auto& src : config_.sources) {
+    extractors_.push_back(std::make_unique<parse::Extractor>(src.fields));
+  }
+  for (auto& s : stored) {
+    next_id_ = std::max(next_id_, s.id + 1);
+    // Only files that may still have unread lines are candidates for resuming.
+    if (s.state == "active" || s.state == "rotated") stored_.emplace(std::pair{s.dev, s.inode}, s);
+  }
+}
+
+TailLoop::~TailLoop() = default;
+
+void TailLoop::requestStop() {
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(stop_.get(), &one, sizeof one);
+}
+
+void TailLoop::openFile(const std::string& path, int source, bool initial) {
+  auto fd = sys::openRead(path);
+  if (!fd) {
+    if (fd.error().code != ENOENT) {
+      fmt::print(stderr, "sqtail: warning: {}\n", fd.error().message());
+    }
+    return;
+  }
+  auto id = tail::identify(fd->get(), static_cast<std::uint32_t>(config_.fingerprint_bytes));
+  if (!id) return;
+  auto st = sys::fstat(fd->get());
+  if (!st || !S_ISREG(st->st_mode)) return;
+
+  const auto key = std::pair{id->dev, id->inode};
+  if (auto it = by_inode_.find(key); it != by_inode_.end()) {
+    File& known = *it->second;
+    if (known.path != path && !known.detached) {
+      // Same inode under a new name (a rename we did not see, or a second link): one file.
+      by_path_.erase(known.path);
+      known.path = path;
+      by_path_[path] = &known;
+      markDirty(known);
+    }
+    enqueue(known);
+    return;
+  }
+  // Another file held this path: it was replaced (rotation, atomic rename): drain it.
+  if (auto old = by_path_.find(path); old != by_path_.end()) detach(*old->second, "rotated");
+
+  auto f = std::make_unique<File>();
+  f->source = source;
+  f->path = path;
+  f->fd = std::move(*fd);
+  f->identity = *id;
+  f->size = st->st_size;
+
+  if (auto s = stored_.find(key); s != stored_.end()) {
+    const sink::StoredFile& prev = s->second;
+    auto same = tail::hashPrefix(f->fd.get(), prev.fingerprint_len);
+    if (same && *same && **same == prev.fingerprint) {
+      f->id = prev.id;
+      f->pos.offset = prev.offset;
+      f->pos.line_no = prev.line_no;
+      if (f->size < prev.offset) {
+        // Shorter than what we committed: truncated while we were away.
+        f->pos = {};
+        f->truncations_added = 1;
+        counters_.truncations++;
+      }
+    } else {
+      // Same inode, other bytes: the inode was reused by a new file.
+      checkpointStoredAs(prev, "gone");
+    }
+    stored_.erase(s);
+  }
+  if (f->id == 0) {
+    f->id = next_id_++;
+    const auto& src = config_.sources[static_cast<std::size_t>(source)];
+    if (initial && src.read_from == config::ReadFrom::kTail) {
+      // Start after the last complete line, so the first event is a whole line.
+      f->pos.offset = f->size;
+      char c = 0;
+      while (f->pos.offset > 0 &&
+             sys::preadFull(f->fd.get(), &c, 1, f->pos.offset - 1).value_or(0) == 1 && c != '\n') {
+        --f->pos.offset;
+      }
+    }
+  }
+  track(std::move(f));
+}
+
+void TailLoop::track(std::unique_ptr<File> file) {
+  File& f = *file;
+  by_path_[f.path] = &f;
+  by_inode_[{f.identity.dev, f.identity.inode}] = &f;
+  counters_.files_tracked++;
+  counters_.backlog_bytes += std::max<std::int64_t>(0, f.size - f.pos.offset);
+  files_[f.id] = std::move(file);
+  markDirty(f);
+  enqueue(f);
+}
+
+void TailLoop::checkpointStoredAs(const sink::StoredFile& s, std::string_view state) {
+  batch_.files.push_back(sink::FileCheckpoint{s.id, s.source, s.path, s.dev, s.inode,
+                                              s.fingerprint, s.fingerprint_len, s.offset,
+                                              s.line_no, s.size, state, 0, 0, 0, 0});
+}
+
+void TailLoop::enqueue(File& f) {
+  if (f.queued || f.closed) return;
+  f.queued = true;
+  ready_.push_back(&f);
+}
+
+void TailLoop::markDirty(File& f) {
+  if (f.dirty) return;
+  f.dirty = true;
+  dirty_.push_back(&f);
+  if (batch_deadline_ == Clock::time_point{}) batch_deadline_ = Clock::now() + config_.flush_interval;
+}
+
+void TailLoop::detach(File& f, std::string_view state) {
+  if (f.detached) return;
+  f.detached = true;
+  f.state = state;
+  f.close_at = Clock::now() + kRotateWait;
+  if (auto it = by_path_.find(f.path); it != by_path_.end() && it->second == &f) by_path_.erase(it);
+  markDirty(f);
+  enqueue(f);
+}
+
+void TailLoop::closeFile(File& f) {
+  f.fd.reset();
+  f.closed = true;
+  by_inode_.erase({f.identity.dev, f.identity.inode});
+  counters_.files_tracked--;
+  markDirty(f);
+  closing_.push_back(f.id);
+}
+
+bool TailLoop::readTurn(File& f) {
+  auto st = sys::fstat(f.fd.get());
+  if (!st) return false;
+  const std::int64_t size = st->st_size;
+  if (size < f.pos.offset) {
+    // Truncated in place (copytruncate): the bytes we had not read yet are gone.
+    f.pos = {};
+    f.truncations_added++;
+    counters_.truncations++;
+    markDirty(f);
+  }
+  if (size != f.size) {
+    f.size = size;
+    markDirty(f);
+  }
+  if (f.identity.fingerprint_len < config_.fingerprint_bytes &&
+      static_cast<std::uint64_t>(size) > f.identity.fingerprint_len) {
+    // A young file: let its fingerprint grow with it (its first bytes never change).
+    if (auto id = tail::identify(f.fd.get(), static_cast<std::uint32_t>(config_.fingerprint_bytes))) {
+      f.identity.fingerprint = id->fingerprint;
+      f.identity.fingerprint_len = id->fingerprint_len;
+      markDirty(f);
+    }
+  }
+  if (size <= f.pos.offset && !f.pos.skipping) return false;
+
+  const std::int64_t before = f.pos.offset;
+  auto turn = reader_.readTurn(f.fd.get(), f.pos, [&](const tail::LineReader::Line& line) {
+    onLine(f, line);
+  });
+  if (!turn) {
+    fmt::print(stderr, "sqtail: warning: {}: {}\n", f.path, turn.error().message());
+    return false;
+  }
+  if (f.pos.offset != before) {
+    markDirty(f);
+    if (once_) counters_.backlog_bytes -= f.pos.offset - before;
+  }
+  return turn->more;
+}
+
+void TailLoop::onLine(File& f, const tail::LineReader::Line& line) {
+  counters_.lines_read++;
+  counters_.bytes_read += line.length;
+  batch_.input_bytes += line.length;
+  if (line.too_long) {
+    addReject(f, line, line.text, parse::RejectReason::kLineTooLong);
+    return;
+  }
+  std::string_view text = line.text;
+  if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
+  if (line.offset == 0 && text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
+  if (text.find_first_not_of(" \t") == std::string_view::npos) {
+    counters_.empty_lines++;
+    return;
+  }
+  auto fields = extractors_[static_cast<std::size_t>(f.source)]->extract(text);
+  if (!fields) {
+    addReject(f, line, text, fields.error());
+    return;
+  }
+  auto put = [&](const std::optional<std::string_view>& v) {
+    return v ? batch_.put(*v) : sink::Slice{};
+  };
+  sink::EventRow row{f.id, line.offset, line.line_no, fields->ts_ms.value_or(0),
+                     fields->ts_ms.has_value(), put(fields->level), put(fields->category),
+                     put(fields->message), config_.store_raw ? batch_.put(text) : sink::Slice{}};
+  batch_.events.push_back(row);
+  f.lines_added++;
+  const std::int64_t ts = fields->ts_ms.value_or(wallMillis());
+  f.last_event_ts = std::max(f.last_event_ts, ts);
+  addRollup(f.source, ts / 60000, fields->category.value_or(""), fields->level.value_or(""),
+            line.length);
+}
+
+void TailLoop::addReject(File& f, const tail::LineReader::Line& line, std::string_view text,
+                         parse::RejectReason reason) {
+  counters_.rejects++;
+  f.rejects_added++;
+  batch_.rejects.push_back(sink::RejectRow{
+      f.id, line.offset, line.line_no, parse::reasonName(reason), line.length,
+      batch_.put(text.substr(0, tail::LineReader::kSnippetBytes))});
+}
+
+void TailLoop::addRollup(int source, std::int64_t minute, std::string_view category,
+                         std::string_view level, std::int64_t bytes) {
+  // One reusable key buffer: no allocation per line once the groups are known.
+  rollup_key_.clear();
+  rollup_key_.append(reinterpret_cast<const char*>(&minute), sizeof minute);
+  rollup_key_.append(reinterpret_cast<const char*>(&source), sizeof source);
+  rollup_key_.append(category);
+  rollup_key_ += '\0';
+  rollup_key_.append(level);
+  auto it = rollups_.find(rollup_key_);
+  if (it == rollups_.end()) {
+    it = rollups_
+             .emplace(rollup_key_, RollupAgg{minute, source, std::string(category),
+                                             std::string(level)})
+             .first;
+  }
+  it->second.lines++;
+  it->second.bytes += bytes;
+}
+
+void TailLoop::seal() {
+  for (File* f : dirty_) {
+    batch_.files.push_back(sink::FileCheckpoint{
+        f->id, config_.sources[static_cast<std::size_t>(f->source)].name, f->path,
+        f->identity.dev, f->identity.inode, f->identity.fingerprint, f->identity.fingerprint_len,
+        f->pos.offset, f->pos.line_no, f->size, f->state, f->lines_added, f->rejects_added,
+        f->truncations_added, f->last_event_ts});
+    f->dirty = false;
+    f->lines_added = f->rejects_added = f->truncations_added = f->last_event_ts = 0;
+  }
+  dirty_.clear();
+  for (auto& [key, agg] : rollups_) {
+    batch_.rollups.push_back(sink::RollupRow{
+        agg.minute, config_.sources[static_cast<std::size_t>(agg.source)].name, agg.category,
+        agg.level, agg.lines, agg.bytes});
+  }
+  rollups_.clear();
+  for (auto id : closing_) files_.erase(id);
+  closing_.clear();
+  batch_deadline_ = {};
+  if (batch_.empty()) return;
+  handoff_.push(std::move(batch_));
+  batch_ = sink::Batch{};
+}
+
+bool TailLoop::budgetAllowsRead() const {
+  // A turn adds at most about two copies of a quantum (raw + fields) to the open batch.
+  const std::size_t turn = 2 * std::max<std::size_t>(config_.read_chunk_bytes, config_.max_line_bytes);
+  return handoff_.used() + batch_.memoryBytes() + turn <= config_.max_buffer_bytes;
+}
+
+int TailLoop::timeoutMs(Clock::time_point now) const {
+  Clock::time_point next = Clock::time_point::max();
+  if (batch_deadline_ != Clock::time_point{}) next = batch_deadline_;
+  for (const auto& [id, f] : files_) {
+    if (f->detached && !f->closed) next = std::min(next, f->close_at);
+  }
+  if (polling_) next = std::min(next, next_poll_);
+  if (next == Clock::time_point::max()) return -1;
+  if (next <= now) return 0;
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(next - now).count();
+  return static_cast<int>(std::min<std::int64_t>(ms, INT_MAX));
+}
+
+void TailLoop::onInotify(const watch::Event& ev) {
+  if (ev.mask & IN_Q_OVERFLOW) {
+    fmt::print(stderr, "sqtail: warning: inotify queue overflowed; rescanning every file\n");
+    rescan();
+    return;
+  }
+  if (ev.mask & IN_IGNORED) {
+    inotify_->forget(ev.wd);
+    return;
+  }
+  const std::string* dir = inotify_->dirOf(ev.wd);
+  if (dir == nullptr || ev.name.empty()) return;
+  std::string path = *dir == "/" ? "/" + std::string(ev.name) : *dir + "/" + std::string(ev.name);
+
+  if (ev.mask & IN_ISDIR) {
+    if (ev.mask & (IN_CREATE | IN_MOVED_TO)) {
+      discovery_->scanDir(path, [&](const std::string& p, int src) { openFile(p, src, false); });
+    }
+    return;
+  }
+  if (ev.mask & (IN_MODIFY | IN_CLOSE_WRITE)) {
+    if (auto it = by_path_.find(path); it != by_path_.end()) {
+      File& f = *it->second;
+      if (f.detached) f.close_at = Clock::now() + kRotateWait;
+      enqueue(f);
+    }
+  }
+  if (ev.mask & IN_MOVED_FROM) {
+    if (auto it = by_path_.find(path); it != by_path_.end()) {
+      File& f = *it->second;
+      moved_from_[ev.cookie] = &f;
+      by_path_.erase(it);
+      detach(f, "rotated");
+    }
+  }
+  if (ev.mask & IN_MOVED_TO) {
+    if (auto it = moved_from_.find(ev.cookie); it != moved_from_.end()) {
+      File& f = *it->second;
+      moved_from_.erase(it);
+      f.path = path;
+      int src = discovery_->sourceOf(path);
+      if (src >= 0 && !f.closed) {
+        // Renamed to a name that still matches: the same file, still followed.
+        f.detached = false;
+        f.state = "active";
+        if (auto old = by_path_.find(path); old != by_path_.end() && old->second != &f) {
+          detach(*old->second, "rotated");
+        }
+        by_path_[path] = &f;
+      } else if (!f.closed) {
+        by_path_[path] = &f;  // keep seeing its writes until rotate_wait has passed
+      }
+      markDirty(f);
+      return;
+    }
+  }
+  if (ev.mask & (IN_CREATE | IN_MOVED_TO)) {
+    int src = discovery_->sourceOf(path);
+    if (src >= 0) openFile(path, src, false);
+  }
+  if (ev.mask & IN_DELETE) {
+    if (auto it = by_path_.find(path); it != by_path_.end()) detach(*it->second, "deleted");
+  }
+}
+
+void TailLoop::rescan() {
+  // Safety net (overflow, polling): any file we hold whose path now names another inode
+  // was rotated; everything gets a read turn; new files are picked up.
+  std::vector<File*> held;
+  for (auto& [id, f] : files_) {
+    if (!f->closed) held.push_back(f.get());
+  }
+  for (File* f : held) {
+    if (f->detached) {
+      enqueue(*f);
+      continue;
+    }
+    auto st = sys::stat(f->path);
+    if (!st || static_cast<std::uint64_t>(st->st_ino) != f->identity.inode ||
+        static_cast<std::uint64_t>(st->st_dev) != f->identity.dev) {
+      detach(*f, st ? "rotated" : "deleted");
+    }
+    enqueue(*f);
+  }
+  discovery_->scanAll([&](const std::string& p, int src) { openFile(p, src, false); });
+}
+
+void TailLoop::run() {
+  if (!once_) {
+    inotify_ = std::make_unique<watch::Inotify>();
+    if (!inotify_->ok()) {
+      fmt::print(stderr, "sqtail: warning: inotify unavailable ({}); polling every {}s\n",
+                 strerror(errno), kPollInterval.count());
+      inotify_.reset();
+      polling_ = true;
+    }
+  }
+  discovery_ = std::make_unique<watch::Discovery>(config_.sources, cwd_, inotify_.get());
+  discovery_->scanAll([&](const std::string& p, int src) { openFile(p, src, true); });
+  // Checkpoints whose file was not found: record that they are gone (they are kept, so a
+  // file that comes back with the same identity still resumes).
+  for (auto& [key, s] : stored_) {
+    if (s.state == "active") checkpointStoredAs(s, "gone");
+  }
+  stored_.clear();
+  if (discovery_->watchFailures() > 0) polling_ = true;
+  next_poll_ = Clock::now() + kPollInterval;
+
+  addToEpoll(epoll_.get(), stop_.get());
+  addToEpoll(epoll_.get(), handoff_.wakeFd());
+  if (inotify_) addToEpoll(epoll_.get(), inotify_->fd());
+
+  epoll_event events[8];
+  for (;;) {
+    // Read while there is work and memory for it; one bounded turn per file, round-robin.
+    bool paused = false;
+    for (int turns = 0; !ready_.empty() && turns < 64; ++turns) {
+      if (!budgetAllowsRead()) {
+        paused = true;
+        counters_.backpressure_waits++;
+        if (!batch_.empty() || !dirty_.empty()) seal();  // let the writer catch up
+        break;
+      }
+      File* f = ready_.front();
+      ready_.pop_front();
+      f->queued = false;
+      if (readTurn(*f)) enqueue(*f);
+      if (batch_.events.size() + batch_.rejects.size() >= config_.batch_max_rows ||
+          static_cast<std::uint64_t>(batch_.input_bytes) >= config_.batch_max_bytes) {
+        seal();
+      }
+    }
+    auto now = Clock::now();
+    for (auto& [id, f] : files_) {
+      // A detached file quiet for rotate_wait: one last drain, then let it go.
+      if (f->detached && !f->closed && !f->queued && now >= f->close_at) {
+        while (readTurn(*f)) {
+        }
+        closeFile(*f);
+      }
+    }
+    if (once_ && ready_.empty()) {
+      seal();
+      break;
+    }
+    if (batch_deadline_ != Clock::time_point{} && now >= batch_deadline_) seal();
+
+    const int timeout = (!ready_.empty() && !paused) ? 0 : timeoutMs(Clock::now());
+    int n = epoll_wait(epoll_.get(), events, 8, timeout);
+    if (n < 0 && errno != EINTR) {
+      fmt::print(stderr, "sqtail: error: epoll_wait: {}\n", strerror(errno));
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == stop_.get()) {
+        stopping_ = true;
+      } else if (fd == handoff_.wakeFd()) {
+        handoff_.clearWake();
+      } else if (inotify_ && fd == inotify_->fd()) {
+        inotify_->drain([&](const watch::Event& ev) { onInotify(ev); });
+      }
+    }
+    if (stopping_) {
+      seal();
+      break;
+    }
+    if (polling_ && Clock::now() >= next_poll_) {
+      rescan();
+      next_poll_ = Clock::now() + kPollInterval;
+    }
+  }
+  handoff_.close();
+}
+
+}  // namespace sqtail::app

@@ -1,0 +1,121 @@
+// Owns the tail thread: the epoll loop over inotify and the wake-up descriptors, the tracked
+// files and their read positions, parsing, and building batches for the writer.
+// Construct on any thread; run() and everything else only on the tail thread, except
+// requestStop(), which any thread (the signal handler thread) may call.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "app/counters.hpp"
+#include "app/handoff.hpp"
+#include "config/config.hpp"
+#include "parse/extractor.hpp"
+#include "sink/batch.hpp"
+#include "sink/sqlite/sqlite_sink.hpp"
+#include "sys/sys.hpp"
+#include "tail/identity.hpp"
+#include "tail/line_reader.hpp"
+#include "watch/discovery.hpp"
+#include "watch/inotify.hpp"
+
+namespace sqtail::app {
+
+class TailLoop {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  TailLoop(const config::Config& config, Handoff& handoff, Counters& counters,
+           std::vector<sink::StoredFile> stored, bool once);
+  ~TailLoop();
+
+  // Runs until requestStop() (or, with once, until every file is read to its end).
+  // Seals the last batch and closes the hand-off before returning.
+  void run();
+  void requestStop();
+
+ private:
+  struct File {
+    std::int64_t id = 0;
+    int source = 0;
+    std::string path;
+    sys::Fd fd;
+    tail::Identity identity;
+    tail::ReadPosition pos;
+    std::int64_t size = 0;
+    std::string_view state = "active";
+    bool queued = false;
+    bool detached = false;  // renamed away or deleted: drain, then close at close_at
+    Clock::time_point close_at{};
+    bool dirty = false;  // has a change the next batch must checkpoint
+    bool closed = false;  // drained and closed; dropped after its last checkpoint is sealed
+    std::int64_t lines_added = 0, rejects_added = 0, truncations_added = 0, last_event_ts = 0;
+  };
+  struct RollupAgg {
+    std::int64_t minute;
+    int source;
+    std::string category, level;
+    std::int64_t lines = 0, bytes = 0;
+  };
+
+  void openFile(const std::string& path, int source, bool initial);
+  void track(std::unique_ptr<File> file);
+  void enqueue(File& f);
+  void markDirty(File& f);
+  // One bounded read of one file; true when it has more to read right away.
+  bool readTurn(File& f);
+  void onLine(File& f, const tail::LineReader::Line& line);
+  void addReject(File& f, const tail::LineReader::Line& line, std::string_view text,
+                 parse::RejectReason reason);
+  void addRollup(int source, std::int64_t minute, std::string_view category,
+                 std::string_view level, std::int64_t bytes);
+  void detach(File& f, std::string_view state);
+  void closeFile(File& f);
+  void onInotify(const watch::Event& ev);
+  void rescan();
+  void seal();
+  bool budgetAllowsRead() const;
+  int timeoutMs(Clock::time_point now) const;
+  void checkpointStoredAs(const sink::StoredFile& s, std::string_view state);
+
+  const config::Config& config_;
+  Handoff& handoff_;
+  Counters& counters_;
+  bool once_;
+  std::string cwd_;
+  sys::Fd epoll_;
+  sys::Fd stop_;
+  std::unique_ptr<watch::Inotify> inotify_;
+  std::unique_ptr<watch::Discovery> discovery_;
+  tail::LineReader reader_;
+  std::vector<std::unique_ptr<parse::Extractor>> extractors_;
+
+  std::unordered_map<std::int64_t, std::unique_ptr<File>> files_;
+  std::unordered_map<std::string, File*> by_path_;
+  std::unordered_map<std::uint32_t, File*> moved_from_;  // inotify cookie -> file
+  std::deque<File*> ready_;
+  std::vector<File*> dirty_;
+  std::vector<std::int64_t> closing_;  // ids closed but still owed a checkpoint
+  std::map<std::pair<std::uint64_t, std::uint64_t>, File*> by_inode_;
+
+  // Checkpoints from the DB not yet matched to a file on disk, by (dev, inode).
+  std::map<std::pair<std::uint64_t, std::uint64_t>, sink::StoredFile> stored_;
+  std::int64_t next_id_ = 1;
+
+  sink::Batch batch_;
+  Clock::time_point batch_deadline_{};
+  std::unordered_map<std::string, RollupAgg> rollups_;
+  std::string rollup_key_;
+  std::string crlf_scratch_;
+  bool stopping_ = false;
+  bool polling_ = false;  // inotify unavailable or a watch failed: rescan on a timer
+  Clock::time_point next_poll_{};
+};
+
+}  // namespace sqtail::app

@@ -1,0 +1,83 @@
+// Owns the unit of hand-off between the tail thread and a sink's writer thread: the rows of
+// one transaction, with the file checkpoints they advance. Built on the tail thread, then
+// moved to the writer; never shared.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sqtail::sink {
+
+// A string stored in Batch::arena; len == kNull is SQL NULL.
+struct Slice {
+  static constexpr std::uint32_t kNull = 0xffffffffu;
+  std::uint32_t off = 0;
+  std::uint32_t len = kNull;
+  bool null() const { return len == kNull; }
+};
+
+struct EventRow {
+  std::int64_t file_id;
+  std::int64_t offset;
+  std::int64_t line_no;
+  std::int64_t ts_ms;  // valid when has_ts
+  bool has_ts;
+  Slice level, category, message, raw;
+};
+
+struct RejectRow {
+  std::int64_t file_id;
+  std::int64_t offset;
+  std::int64_t line_no;
+  std::string_view reason;  // static string from parse::reasonName
+  std::int64_t length;      // bytes of the line, newline included
+  Slice snippet;            // first bytes of the line (stored as a BLOB: may not be UTF-8)
+};
+
+// The state of one file after this batch: committed with the rows, so the offset never
+// runs ahead of (or behind) the data.
+struct FileCheckpoint {
+  std::int64_t file_id;
+  std::string source;
+  std::string path;
+  std::uint64_t dev, inode, fingerprint;
+  std::uint32_t fingerprint_len;
+  std::int64_t offset, line_no, size;
+  std::string_view state;  // "active", "rotated", "deleted", "gone"
+  std::int64_t lines_added, rejects_added, truncations_added;
+  std::int64_t last_event_ts;  // epoch ms of the newest event in the batch, 0 if none
+};
+
+struct RollupRow {
+  std::int64_t minute;  // epoch minutes
+  std::string source, category, level;
+  std::int64_t lines, bytes;
+};
+
+struct Batch {
+  std::string arena;
+  std::vector<EventRow> events;
+  std::vector<RejectRow> rejects;
+  std::vector<FileCheckpoint> files;
+  std::vector<RollupRow> rollups;
+  std::int64_t input_bytes = 0;  // bytes of source lines covered
+
+  // What the batch holds in memory: counted against max_buffer_bytes.
+  std::size_t memoryBytes() const {
+    return arena.capacity() + events.capacity() * sizeof(EventRow) +
+           rejects.capacity() * sizeof(RejectRow) + files.capacity() * sizeof(FileCheckpoint) +
+           rollups.size() * (sizeof(RollupRow) + 48);
+  }
+  bool empty() const { return events.empty() && rejects.empty() && files.empty(); }
+
+  Slice put(std::string_view s) {
+    Slice sl{static_cast<std::uint32_t>(arena.size()), static_cast<std::uint32_t>(s.size())};
+    arena.append(s);
+    return sl;
+  }
+  std::string_view view(Slice s) const { return {arena.data() + s.off, s.len}; }
+};
+
+}  // namespace sqtail::sink

@@ -1,0 +1,66 @@
+// Owns the SQL text of the stats DB schema, one entry per version step.
+// Data only; any thread may read it.
+#pragma once
+
+#include <array>
+#include <string_view>
+
+namespace sqtail::sink {
+
+// kMigrations[i] takes a DB from user_version i to i + 1. Append; never edit a shipped step.
+inline constexpr std::array<std::string_view, 1> kMigrations = {
+    R"sql(
+CREATE TABLE files(
+  id              INTEGER PRIMARY KEY,
+  source          TEXT    NOT NULL,
+  path            TEXT    NOT NULL,
+  dev             INTEGER NOT NULL,
+  inode           INTEGER NOT NULL,
+  fingerprint     INTEGER NOT NULL,
+  fingerprint_len INTEGER NOT NULL,
+  offset          INTEGER NOT NULL,
+  line_no         INTEGER NOT NULL,
+  size            INTEGER NOT NULL,
+  state           TEXT    NOT NULL,
+  lines           INTEGER NOT NULL DEFAULT 0,
+  rejects         INTEGER NOT NULL DEFAULT 0,
+  truncations     INTEGER NOT NULL DEFAULT 0,
+  first_seen      INTEGER NOT NULL,
+  last_seen       INTEGER NOT NULL,
+  last_event_ts   INTEGER
+);
+CREATE INDEX files_by_identity ON files(dev, inode);
+CREATE TABLE events(
+  id       INTEGER PRIMARY KEY,
+  file_id  INTEGER NOT NULL,
+  offset   INTEGER NOT NULL,
+  line_no  INTEGER NOT NULL,
+  ts       INTEGER,
+  level    TEXT,
+  category TEXT,
+  message  TEXT,
+  raw      TEXT
+);
+CREATE TABLE rejects(
+  id      INTEGER PRIMARY KEY,
+  file_id INTEGER NOT NULL,
+  offset  INTEGER NOT NULL,
+  line_no INTEGER NOT NULL,
+  reason  TEXT    NOT NULL,
+  length  INTEGER NOT NULL,
+  snippet BLOB,
+  seen_at INTEGER NOT NULL
+);
+CREATE TABLE stats_minute(
+  minute   INTEGER NOT NULL,
+  source   TEXT    NOT NULL,
+  category TEXT    NOT NULL,
+  level    TEXT    NOT NULL,
+  lines    INTEGER NOT NULL,
+  bytes    INTEGER NOT NULL,
+  PRIMARY KEY(minute, source, category, level)
+) WITHOUT ROWID;
+)sql",
+};
+
+}  // namespace sqtail::sink

@@ -1,0 +1,56 @@
+#include "watch/inotify.hpp"
+
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace sqtail::watch {
+
+namespace {
+constexpr std::uint32_t kDirMask = IN_MODIFY | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE |
+                                   IN_DELETE_SELF | IN_MOVE_SELF | IN_CLOSE_WRITE | IN_ONLYDIR;
+}
+
+Inotify::Inotify() : fd_(inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {}
+
+sys::Result<int> Inotify::watchDir(const std::string& dir) {
+  int wd = inotify_add_watch(fd_.get(), dir.c_str(), kDirMask);
+  if (wd < 0) return tl::unexpected(sys::Error{"inotify_add_watch " + dir, errno});
+  // The same inode under a new path returns the same wd: the newest path wins.
+  auto old = dirs_.find(wd);
+  if (old != dirs_.end() && old->second != dir) wds_.erase(old->second);
+  dirs_[wd] = dir;
+  wds_[dir] = wd;
+  return wd;
+}
+
+void Inotify::forget(int wd) {
+  auto it = dirs_.find(wd);
+  if (it == dirs_.end()) return;
+  wds_.erase(it->second);
+  dirs_.erase(it);
+}
+
+const std::string* Inotify::dirOf(int wd) const {
+  auto it = dirs_.find(wd);
+  return it == dirs_.end() ? nullptr : &it->second;
+}
+
+void Inotify::drain(const std::function<void(const Event&)>& on_event) {
+  for (;;) {
+    ssize_t n = ::read(fd_.get(), buf_, sizeof buf_);
+    if (n <= 0) {
+      if (n < 0 && errno == EINTR) continue;
+      return;  // EAGAIN: queue empty
+    }
+    for (ssize_t off = 0; off < n;) {
+      const auto* ev = reinterpret_cast<const inotify_event*>(buf_ + off);
+      std::string_view name = ev->len ? std::string_view(ev->name) : std::string_view();
+      on_event(Event{ev->wd, ev->mask, ev->cookie, name});
+      off += static_cast<ssize_t>(sizeof(inotify_event) + ev->len);
+    }
+  }
+}
+
+}  // namespace sqtail::watch
