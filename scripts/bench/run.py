@@ -258,6 +258,8 @@ def ensure_binary(a) -> str:
 
 def workload_dir(a) -> tuple[str, dict]:
     """Generates (or reuses from the cache) a batch/quiet workload; returns (dir, manifest)."""
+    if getattr(a, "_workload", None):
+        return a._workload
     scale = f"{a.scale:g}"
     d = os.path.join(CACHE, f"{a.workload}-seed{a.seed}-scale{scale}")
     mpath = os.path.join(d, "manifest.json")
@@ -266,12 +268,14 @@ def workload_dir(a) -> tuple[str, dict]:
             m = json.load(f)
         if m.get("gen_version") == gen.GEN_VERSION:
             log(f"reusing {os.path.relpath(d, ROOT)} ({m['lines']:,} lines, {m['bytes'] / 1e6:,.0f} MB)")
+            a._workload = (d, m)
             return d, m
     if os.path.exists(d):
         shutil.rmtree(d)
     log(f"generating {a.workload} into {os.path.relpath(d, ROOT)}")
     m = gen.generate_batch(a.workload, d + ".tmp", a.seed, a.scale, a.jobs)
     os.rename(d + ".tmp", d)
+    a._workload = (d, m)
     return d, m
 
 

@@ -6,12 +6,15 @@
 //    every string closed and free of unescaped control characters (stage 1).
 //  - The root is an object whose last token is '}', and our single walk over its fields
 //    completes and ends exactly at the end of the line (no trailing content).
-//  - Every key is unescaped, so bad escapes in keys are caught. Values on a mapped path are
-//    fully parsed (strings unescaped, numbers/atoms checked).
-//  - NOT checked: scalars of fields we skip. On-demand skips a value by counting brackets, so
-//    `{"other": tru}`, `{"other": 01}`, `{"other": "\q"}` or `{"other": [1 2]}` are accepted as
-//    long as the brackets balance. Such lines are stored like any other (raw kept verbatim);
-//    fully validating them would mean a second parse of every line, which we do not pay for.
+//  - Every key on the walked levels is unescaped, so bad escapes there are caught. Scalars on a
+//    mapped path are parsed (strings unescaped, numbers and atoms checked). An object or array
+//    that is still a candidate for the raw-JSON message when reached is parsed in full, down to
+//    kMaxValidateDepth, so a stored raw message is always valid JSON.
+//  - NOT checked: the contents of fields we skip. On-demand skips a value by counting brackets,
+//    so `{"other": tru}`, `{"other": 01}`, `{"other": "\q"}` or `{"other": [1 2]}` are accepted
+//    as long as the brackets balance ('[' may even be closed by '}'). Such lines are stored
+//    like any other (raw kept verbatim); fully validating them would mean parsing every byte
+//    of every line instead of skipping, which we do not pay for.
 //
 // Duplicate keys: the first occurrence with a usable value wins (on-demand cannot look ahead,
 // and "first present wins" is already the rule across pointers). A value is usable when it can
@@ -393,8 +396,10 @@ struct Extractor::Impl {
   std::uint32_t findChild(std::uint32_t node, std::string_view key) const {
     for (const std::uint32_t child : nodes_[node].children) {
       const std::string& candidate = nodes_[child].key;
+      // The first byte settles almost every mismatch without a call to memcmp.
       if (candidate.size() == key.size() &&
-          std::memcmp(candidate.data(), key.data(), key.size()) == 0) {
+          (key.empty() || (candidate[0] == key[0] &&
+                           std::memcmp(candidate.data(), key.data(), key.size()) == 0))) {
         return child;
       }
     }
@@ -402,6 +407,7 @@ struct Extractor::Impl {
   }
 
   tl::expected<Fields, RejectReason> extract(std::string_view line) {
+    if (line.empty()) return tl::unexpected(RejectReason::kInvalidJson);
     if (std::memchr(line.data(), '\0', line.size()) != nullptr) {
       return tl::unexpected(RejectReason::kNulByte);
     }
@@ -482,10 +488,8 @@ struct Extractor::Impl {
     for (auto field_result : object) {
       od::field field;
       if (const error_code error = std::move(field_result).get(field)) return error;
-      // Keys are unescaped even when nothing is mapped: it validates them and keeps lookups
-      // exact for keys written with escapes ("\u006d" == "m").
       std::string_view key;
-      if (const error_code error = field.unescaped_key().get(key)) return error;
+      if (const error_code error = fieldKey(field, key)) return error;
       const std::uint32_t child = findChild(node, key);
       error_code error = simdjson::SUCCESS;
       if (child != kNoNode) {
@@ -496,6 +500,22 @@ struct Extractor::Impl {
       if (error) return error;
     }
     return simdjson::SUCCESS;
+  }
+
+  // Most keys have no escapes: compare them in place instead of unescaping each one (a copy
+  // through simdjson's string parser). A key with a backslash is unescaped, which also
+  // validates its escapes, so "\u006dessage" still matches /message. Without a backslash there
+  // is nothing left to validate: stage 1 already checked UTF-8, control characters and the
+  // closing quote, which is why this scan cannot run past the key.
+  static error_code fieldKey(od::field& field, std::string_view& key) {
+    const char* const start = field.key().raw();
+    const char* end = start;
+    while (*end != '"' && *end != '\\') ++end;
+    if (*end == '"') {
+      key = std::string_view(start, static_cast<std::size_t>(end - start));
+      return simdjson::SUCCESS;
+    }
+    return field.unescaped_key().get(key);
   }
 
   // Consumes a value, parsing every scalar in it; on-demand's own skipping only counts brackets.
@@ -510,7 +530,8 @@ struct Extractor::Impl {
         for (auto field_result : object) {
           od::field field;
           if (const error_code error = std::move(field_result).get(field)) return error;
-          if (const error_code error = field.unescaped_key().error()) return error;
+          std::string_view key;
+          if (const error_code error = fieldKey(field, key)) return error;
           if (const error_code error = validateValue(field.value(), depth + 1)) return error;
         }
         return simdjson::SUCCESS;

@@ -358,8 +358,20 @@ TEST(ExtractorValues, NonStringCategoryAndMessage) {
   r = run(R"({"category":null,"message":null})");
   EXPECT_FALSE(r.category);
   EXPECT_FALSE(r.message);
-  r = run(R"({"category":123456789012345678901234567890})");
+}
+
+// simdjson cannot represent these numbers, but they are JSON: kept as text, never a reject.
+TEST(ExtractorValues, NumbersBeyondSimdjsonRange) {
+  Result r = run(R"({"category":123456789012345678901234567890,"message":"after"})");
+  ASSERT_TRUE(r.ok);
   EXPECT_EQ(r.category, "123456789012345678901234567890");
+  EXPECT_EQ(r.message, "after");
+  r = run(R"({"level":1e400,"message":-1E+400 })");
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.level, "1e400");
+  EXPECT_EQ(r.message, "-1E+400");
+  EXPECT_EQ(rejection(R"({"category":1e})"), RejectReason::kInvalidJson);
+  EXPECT_EQ(rejection(R"({"category":+1})"), RejectReason::kInvalidJson);
 }
 
 TEST(ExtractorValues, BadScalarsInMappedValuesReject) {
@@ -369,6 +381,33 @@ TEST(ExtractorValues, BadScalarsInMappedValuesReject) {
   EXPECT_EQ(rejection(R"({"category":1.})"), RejectReason::kInvalidJson);
   EXPECT_EQ(rejection(R"({"ts":-})"), RejectReason::kInvalidJson);
   EXPECT_EQ(rejection(R"({"message":[1 2]})"), RejectReason::kInvalidJson);
+}
+
+// A message taken as raw JSON is parsed in full, so the stored text is always valid JSON.
+TEST(ExtractorValues, RawJsonMessagesAreFullyValidated) {
+  EXPECT_EQ(rejection(R"({"message":{"a":tru}})"), RejectReason::kInvalidJson);
+  EXPECT_EQ(rejection(R"({"message":[{"a":"\q"}]})"), RejectReason::kInvalidJson);
+  EXPECT_EQ(rejection(R"({"message":{"a":[1,,2]}})"), RejectReason::kInvalidJson);
+  EXPECT_EQ(rejection(R"({"message":{"a":01}})"), RejectReason::kInvalidJson);
+  EXPECT_EQ(rejection(R"({"message":{"bad\qkey":1}})"), RejectReason::kInvalidJson);
+  config::FieldMap map;
+  map.message = {"/message", "/message/text"};
+  EXPECT_EQ(runWith(map, R"({"message":{"text":"t","other":tru}})").reason,
+            RejectReason::kInvalidJson);
+  EXPECT_FALSE(runWith(map, R"({"message":{"text":"t","other":tru}})").ok);
+  // Still a candidate when reached (the better /message/text was not yet seen): parsed in full.
+  map.message = {"/message/text", "/message"};
+  EXPECT_FALSE(runWith(map, R"({"message":{"text":"t","other":tru}})").ok);
+  // No longer a candidate once a better pointer has won: only walked, as anywhere else.
+  map.message = {"/msg", "/message"};
+  EXPECT_EQ(runWith(map, R"({"msg":"m","message":{"other":tru}})").message, "m");
+
+  const Result deep = run(R"({"message":)" + std::string(1000, '[') + std::string(1000, ']') + "}");
+  ASSERT_TRUE(deep.ok);
+  EXPECT_EQ(deep.message->size(), 2000u);
+  // Deeper than simdjson's DOM would accept: refused rather than recursing without bound.
+  EXPECT_EQ(rejection(R"({"message":)" + std::string(5000, '[') + std::string(5000, ']') + "}"),
+            RejectReason::kInvalidJson);
 }
 
 // On-demand does not parse what it skips: documented, and pinned here so that a change in
@@ -622,6 +661,9 @@ TEST(ExtractorTs, EpochNumbers) {
   r = run(R"({"ts":123456789012345678901234567890})");
   ASSERT_TRUE(r.ok);
   EXPECT_FALSE(r.ts);
+  r = run(R"({"ts":1e400,"time":1795341600})");
+  ASSERT_TRUE(r.ok);
+  EXPECT_EQ(r.ts, kNov22);
 }
 
 TEST(ExtractorTs, StringForms) {
