@@ -519,7 +519,7 @@ struct Extractor::Impl {
   }
 
   // Consumes a value, parsing every scalar in it; on-demand's own skipping only counts brackets.
-  static error_code validateValue(od::value value, int depth) {
+  [[gnu::noinline]] static error_code validateValue(od::value value, int depth) {
     if (depth > kMaxValidateDepth) return simdjson::DEPTH_ERROR;
     od::json_type type{};
     if (const error_code error = value.type().get(type)) return error;
@@ -591,7 +591,7 @@ struct Extractor::Impl {
     return storage;
   }
 
-  error_code visit(od::value value, std::uint32_t node_index, bool validate, int depth) {
+  [[gnu::noinline]] error_code visit(od::value value, std::uint32_t node_index, bool validate, int depth) {
     const Node& node = nodes_[node_index];
     bool any = false;
     for (std::size_t t = 0; t < kTargetCount; ++t) any = any || wants(node, Target(t));

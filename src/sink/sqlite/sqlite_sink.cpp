@@ -137,7 +137,7 @@ tl::expected<std::unique_ptr<SqliteSink>, DbError> SqliteSink::open(
   // page_size and auto_vacuum only take effect before the first table exists.
   for (const char* pragma : {"PRAGMA page_size = 16384", "PRAGMA auto_vacuum = INCREMENTAL",
                              "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
-                             "PRAGMA mmap_size = 268435456", "PRAGMA temp_store = MEMORY"}) {
+                             "PRAGMA temp_store = MEMORY"}) {
     if (auto r = exec(db, pragma); !r) return fail(r.error());
   }
   if (auto r = migrate(db); !r) return fail(r.error());

@@ -153,8 +153,8 @@ TEST(LoadString, EmptyConfigIsAllDefaults) {
   EXPECT_TRUE(config.store_raw);
   EXPECT_EQ(config.flush_interval, milliseconds{1000});
   EXPECT_EQ(config.batch_max_rows, 20000u);
-  EXPECT_EQ(config.batch_max_bytes, 16u << 20);
-  EXPECT_EQ(config.max_buffer_bytes, 64u << 20);
+  EXPECT_EQ(config.batch_max_bytes, 4u << 20);
+  EXPECT_EQ(config.max_buffer_bytes, 32u << 20);
   EXPECT_EQ(config.max_line_bytes, 1u << 20);
   EXPECT_EQ(config.read_chunk_bytes, 256u << 10);
   EXPECT_EQ(config.fingerprint_bytes, 1024u);
@@ -370,7 +370,7 @@ TEST(LoadErrors, LineLongerThanBuffer) {
 max_line_bytes = "128MiB"
 )"),
             "t.toml:2: key 'max_line_bytes': 134217728 bytes is more than max_buffer_bytes "
-            "(67108864 bytes); a whole line must fit in the buffer");
+            "(33554432 bytes); a whole line must fit in the buffer");
 }
 
 TEST(LoadErrors, BufferSmallerThanDefaultLine) {
