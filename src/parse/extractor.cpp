@@ -198,24 +198,12 @@ std::int64_t daysFromCivil(std::int64_t year, unsigned month, unsigned day) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
-// Reads exactly `count` digits at `pos`; advances `pos`.
-bool readDigits(std::string_view text, std::size_t& pos, std::size_t count, int& out) {
-  if (text.size() - pos < count) return false;
-  int value = 0;
-  for (std::size_t i = 0; i < count; ++i) {
-    const char c = text[pos + i];
-    if (!isDigit(c)) return false;
-    value = value * 10 + (c - '0');
-  }
-  pos += count;
-  out = value;
-  return true;
-}
-
-bool readChar(std::string_view text, std::size_t& pos, char expected) {
-  if (pos >= text.size() || text[pos] != expected) return false;
-  ++pos;
-  return true;
+// Two ASCII digits at `at` as a number, or -1. Callers check the length first: timestamps sit
+// at fixed offsets, so one bounds check covers the whole layout.
+int twoDigits(const char* at) {
+  const unsigned tens = static_cast<unsigned char>(at[0]) - unsigned{'0'};
+  const unsigned ones = static_cast<unsigned char>(at[1]) - unsigned{'0'};
+  return tens > 9 || ones > 9 ? -1 : static_cast<int>(tens * 10 + ones);
 }
 
 }  // namespace
@@ -237,37 +225,40 @@ std::string_view reasonName(RejectReason reason) {
 }
 
 std::optional<std::int64_t> parseRfc3339(std::string_view text) {
-  std::size_t pos = 0;
-  int year = 0;
-  int month = 0;
-  int day = 0;
-  if (!readDigits(text, pos, 4, year) || !readChar(text, pos, '-') ||
-      !readDigits(text, pos, 2, month) || !readChar(text, pos, '-') ||
-      !readDigits(text, pos, 2, day)) {
+  // YYYY-MM-DD
+  if (text.size() < 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
+  const char* const p = text.data();
+  const int century = twoDigits(p);
+  const int year_of_century = twoDigits(p + 2);
+  const int month = twoDigits(p + 5);
+  const int day = twoDigits(p + 8);
+  if (century < 0 || year_of_century < 0 || month < 1 || month > 12 || day < 1) {
     return std::nullopt;
   }
-  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month)) return std::nullopt;
+  const int year = century * 100 + year_of_century;
+  if (day > daysInMonth(year, month)) return std::nullopt;
   const std::int64_t days =
       daysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
-  if (pos == text.size()) return days * 86'400'000;
+  if (text.size() == 10) return days * 86'400'000;
 
-  const char separator = text[pos++];
-  if (separator != 'T' && separator != 't' && separator != ' ') return std::nullopt;
-  int hour = 0;
-  int minute = 0;
-  int second = 0;
-  if (!readDigits(text, pos, 2, hour) || !readChar(text, pos, ':') ||
-      !readDigits(text, pos, 2, minute) || !readChar(text, pos, ':') ||
-      !readDigits(text, pos, 2, second)) {
+  // [Tt ]HH:MM:SS
+  if (text.size() < 20 || (p[10] != 'T' && p[10] != 't' && p[10] != ' ') || p[13] != ':' ||
+      p[16] != ':') {
     return std::nullopt;
   }
+  const int hour = twoDigits(p + 11);
+  const int minute = twoDigits(p + 14);
+  const int second = twoDigits(p + 17);
   // 60 is a leap second; it lands on the next minute's :00, which is what POSIX time does.
-  if (hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) {
+    return std::nullopt;
+  }
 
+  // [.fraction] of any length, truncated to milliseconds
+  std::size_t pos = 19;
   int millis = 0;
-  if (pos < text.size() && text[pos] == '.') {
-    ++pos;
-    const std::size_t start = pos;
+  if (text[pos] == '.') {
+    const std::size_t start = ++pos;
     while (pos < text.size() && isDigit(text[pos])) {
       if (pos - start < 3) millis = millis * 10 + (text[pos] - '0');
       ++pos;
@@ -275,22 +266,25 @@ std::optional<std::int64_t> parseRfc3339(std::string_view text) {
     const std::size_t digits = pos - start;
     if (digits == 0) return std::nullopt;
     for (std::size_t i = digits; i < 3; ++i) millis *= 10;
+    if (pos == text.size()) return std::nullopt;  // RFC 3339 requires an offset
   }
 
-  if (pos >= text.size()) return std::nullopt;  // RFC 3339 requires an offset
+  // Z | z | +HH:MM | +HHMM | +HH (and '-')
   int offset_minutes = 0;
   const char zone = text[pos++];
+  const std::size_t rest = text.size() - pos;
   if (zone == 'Z' || zone == 'z') {
-    if (pos != text.size()) return std::nullopt;
+    if (rest != 0) return std::nullopt;
   } else if (zone == '+' || zone == '-') {
-    int offset_hours = 0;
+    int offset_hours = -1;
     int offset_mins = 0;
-    if (!readDigits(text, pos, 2, offset_hours)) return std::nullopt;
-    if (pos < text.size()) {
-      readChar(text, pos, ':');  // "+02:00" and "+0200" are both in use
-      if (!readDigits(text, pos, 2, offset_mins)) return std::nullopt;
+    if (rest == 2 || rest == 4 || (rest == 5 && p[pos + 2] == ':')) {
+      offset_hours = twoDigits(p + pos);
+      if (rest > 2) offset_mins = twoDigits(p + pos + rest - 2);
     }
-    if (pos != text.size() || offset_hours > 23 || offset_mins > 59) return std::nullopt;
+    if (offset_hours < 0 || offset_hours > 23 || offset_mins < 0 || offset_mins > 59) {
+      return std::nullopt;
+    }
     offset_minutes = (offset_hours * 60 + offset_mins) * (zone == '-' ? -1 : 1);
   } else {
     return std::nullopt;
@@ -356,12 +350,25 @@ std::optional<std::string_view> numericLevel(std::int64_t value) {
 struct Extractor::Impl {
   // A trie of pointer reference tokens. Children are scanned linearly: a field map has a
   // handful of keys per level, and a length check rejects almost every candidate at once.
+  // A trie of pointer reference tokens. Every field of every walked object is looked up here,
+  // so the scan is kept cheap: a 64-bit signature of (length, first byte) turns away nearly
+  // every unmapped key at once, and the rest is a short scan of packed entries.
+  struct Child {
+    std::uint32_t size;
+    std::uint32_t node;
+  };
   struct Node {
     std::string key;
-    std::vector<std::uint32_t> children;
+    std::vector<Child> children;
+    std::uint64_t signatures = 0;
     // Index of this pointer in each target's list, kUnset when it is no leaf for the target.
     std::array<std::uint16_t, kTargetCount> priority{kUnset, kUnset, kUnset, kUnset};
   };
+
+  static std::uint64_t signature(std::string_view key) {
+    const unsigned first = key.empty() ? 0 : static_cast<unsigned char>(key.front());
+    return std::uint64_t{1} << ((key.size() * 7 + first) & 63);
+  }
 
   explicit Impl(const config::FieldMap& map) {
     nodes_.emplace_back();  // the root object
@@ -383,8 +390,9 @@ struct Extractor::Impl {
         std::uint32_t child = findChild(node, token);
         if (child == kNoNode) {
           child = static_cast<std::uint32_t>(nodes_.size());
-          nodes_.push_back(Node{token, {}, {kUnset, kUnset, kUnset, kUnset}});
-          nodes_[node].children.push_back(child);
+          nodes_.push_back(Node{token, {}, 0, {kUnset, kUnset, kUnset, kUnset}});
+          nodes_[node].children.push_back(Child{static_cast<std::uint32_t>(token.size()), child});
+          nodes_[node].signatures |= signature(token);
         }
         node = child;
       }
@@ -393,14 +401,13 @@ struct Extractor::Impl {
     }
   }
 
-  std::uint32_t findChild(std::uint32_t node, std::string_view key) const {
-    for (const std::uint32_t child : nodes_[node].children) {
-      const std::string& candidate = nodes_[child].key;
-      // The first byte settles almost every mismatch without a call to memcmp.
-      if (candidate.size() == key.size() &&
-          (key.empty() || (candidate[0] == key[0] &&
-                           std::memcmp(candidate.data(), key.data(), key.size()) == 0))) {
-        return child;
+  std::uint32_t findChild(std::uint32_t node_index, std::string_view key) const {
+    const Node& node = nodes_[node_index];
+    if ((node.signatures & signature(key)) == 0) return kNoNode;
+    for (const Child& child : node.children) {
+      if (child.size == key.size() &&
+          std::memcmp(nodes_[child.node].key.data(), key.data(), key.size()) == 0) {
+        return child.node;
       }
     }
     return kNoNode;
@@ -519,7 +526,7 @@ struct Extractor::Impl {
   }
 
   // Consumes a value, parsing every scalar in it; on-demand's own skipping only counts brackets.
-  [[gnu::noinline]] static error_code validateValue(od::value value, int depth) {
+  static error_code validateValue(od::value value, int depth) {
     if (depth > kMaxValidateDepth) return simdjson::DEPTH_ERROR;
     od::json_type type{};
     if (const error_code error = value.type().get(type)) return error;
@@ -591,7 +598,7 @@ struct Extractor::Impl {
     return storage;
   }
 
-  [[gnu::noinline]] error_code visit(od::value value, std::uint32_t node_index, bool validate, int depth) {
+  error_code visit(od::value value, std::uint32_t node_index, bool validate, int depth) {
     const Node& node = nodes_[node_index];
     bool any = false;
     for (std::size_t t = 0; t < kTargetCount; ++t) any = any || wants(node, Target(t));

@@ -2,7 +2,11 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <thread>
+
+#include <fmt/core.h>
 
 #include <gtest/gtest.h>
 
@@ -173,6 +177,83 @@ TEST(Pipeline, ReadFromTailSkipsExistingContentOfNewFilesOnly) {
             static_cast<std::int64_t>(lines("a", 0, 10).size()));
   p.signal(SIGTERM);
   EXPECT_EQ(p.wait(5s), 0);
+}
+
+}  // namespace
+}  // namespace sqtail::test
+
+namespace sqtail::test {
+namespace {
+
+std::int64_t rssKb(pid_t pid) {
+  std::ifstream status(fmt::format("/proc/{}/status", pid));
+  std::string key;
+  while (status >> key) {
+    std::int64_t kb = 0;
+    if (key == "VmRSS:" && status >> kb) return kb;
+  }
+  return 0;
+}
+
+TEST(Pipeline, ABusyFileDoesNotStarveTheOthers) {
+  TempDir dir;
+  std::string big;
+  for (int i = 0; i < 40000; ++i) big += jsonLine("big", i);
+  writeText(dir / "l/a-big.jsonl", big);  // sorted first: it is read first
+  writeText(dir / "l/b-small.jsonl", jsonLine("small", 0) + jsonLine("small", 1));
+  writeText(dir / "c.toml", "read_chunk_bytes = \"4KiB\"\n[[source]]\nname = \"s\"\n"
+                            "paths = [\"l/*.jsonl\"]\n");
+  ASSERT_EQ(runSqtail({"run", "--once", "--db", "s.db", "-c", "c.toml"}, dir.path()), 0);
+  Db db(dir / "s.db");
+  // Round-robin turns of 4 KiB: the small file is read after the big file's first turn,
+  // not after its 40,000 lines.
+  const auto small_last = db.scalar(
+      "SELECT max(e.id) FROM events e JOIN files f ON f.id = e.file_id "
+      "WHERE f.path LIKE '%b-small.jsonl'");
+  EXPECT_GT(small_last, 0);
+  EXPECT_LT(small_last, 200);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM events"), 40002);
+}
+
+TEST(Pipeline, LockedDatabasePausesReadingWithinTheBufferAndResumesLosingNothing) {
+  TempDir dir;
+  writeText(dir / "c.toml", "max_buffer_bytes = \"4MiB\"\nbatch_max_bytes = \"1MiB\"\n"
+                            "flush_interval = \"100ms\"\n[[source]]\nname = \"s\"\n"
+                            "paths = [\"l/*.jsonl\"]\n");
+  std::filesystem::create_directories(dir / "l");
+  auto p = Process::start({"run", "--db", "s.db", "-c", "c.toml"}, dir.path(), dir.path());
+  Db db(dir / "s.db");
+  ASSERT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM sqlite_master") > 0; }, 10s));
+  const auto rss_idle = rssKb(p.pid());
+
+  // Another process holds the write lock, as a long-running writer would.
+  sqlite3* locker = nullptr;
+  ASSERT_EQ(sqlite3_open((dir / "s.db").c_str(), &locker), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(locker, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
+
+  // 60 MB of backlog: far more than the 4 MiB buffer.
+  std::string chunk;
+  for (int i = 0; i < 2000; ++i) chunk += jsonLine("locked", i);
+  for (int i = 0; i < 250; ++i) appendText(dir / "l/a.jsonl", chunk);
+  const auto total = fileSize(dir / "l/a.jsonl");
+  // Reading stops at the buffer cap: the process reads a few MiB, then waits.
+  ASSERT_TRUE(waitFor([&] { return bytesReadBy(p.pid()) > (256 << 10); }, 10s));
+  std::int64_t max_rss = 0;
+  for (int i = 0; i < 50; ++i) {
+    max_rss = std::max(max_rss, rssKb(p.pid()));
+    std::this_thread::sleep_for(20ms);  // sampling interval of the RSS probe
+  }
+  EXPECT_LT(bytesReadBy(p.pid()), total / 2) << "reading did not pause";
+  EXPECT_LT(max_rss - rss_idle, 24 * 1024) << "RSS grew by more than the buffer allows";
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM events"), 0);
+
+  ASSERT_EQ(sqlite3_exec(locker, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(locker);
+  ASSERT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM events") == 500000; }, 120s))
+      << p.stderrText();
+  EXPECT_EQ(db.scalar("SELECT count(DISTINCT offset) FROM events"), 500000);
+  p.signal(SIGTERM);
+  EXPECT_EQ(p.wait(10s), 0);
 }
 
 }  // namespace
