@@ -198,6 +198,14 @@ std::int64_t daysFromCivil(std::int64_t year, unsigned month, unsigned day) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
+// Keys are a few bytes long: an inline loop beats a call to memcmp.
+bool sameBytes(const char* a, std::string_view b) {
+  for (std::size_t i = 0; i < b.size(); ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
+}
+
 // Two ASCII digits at `at` as a number, or -1. Callers check the length first: timestamps sit
 // at fixed offsets, so one bounds check covers the whole layout.
 int twoDigits(const char* at) {
@@ -405,8 +413,7 @@ struct Extractor::Impl {
     const Node& node = nodes_[node_index];
     if ((node.signatures & signature(key)) == 0) return kNoNode;
     for (const Child& child : node.children) {
-      if (child.size == key.size() &&
-          std::memcmp(nodes_[child.node].key.data(), key.data(), key.size()) == 0) {
+      if (child.size == key.size() && sameBytes(nodes_[child.node].key.data(), key)) {
         return child.node;
       }
     }
