@@ -504,6 +504,7 @@ struct Extractor::Impl {
       if (const error_code error = std::move(field_result).get(field)) return error;
       std::string_view key;
       if (const error_code error = fieldKey(field, key)) return error;
+      if (isStringBeforeColon(field.value())) return simdjson::TAPE_ERROR;
       const std::uint32_t child = findChild(node, key);
       error_code error = simdjson::SUCCESS;
       if (child != kNoNode) {
@@ -514,6 +515,16 @@ struct Extractor::Impl {
       if (error) return error;
     }
     return simdjson::SUCCESS;
+  }
+
+  // skip_child() takes a string followed by ':' for a key and then swallows one '}' too many,
+  // so `{"a":"b":1}}` would be accepted, unless the first padding byte happens to be '}' (only
+  // then does simdjson count the brackets). Refusing that shape here keeps the outcome
+  // independent of the padding. The raw token runs up to the next token, so the byte after it
+  // is the next token's first.
+  static bool isStringBeforeColon(od::value& value) {
+    const std::string_view token = value.raw_json_token();
+    return token.front() == '"' && token.data()[token.size()] == ':';
   }
 
   // Most keys have no escapes: compare them in place instead of unescaping each one (a copy
