@@ -14,6 +14,8 @@ struct Counters {
   std::atomic<std::int64_t> rejects{0};
   std::atomic<std::int64_t> empty_lines{0};
   std::atomic<std::int64_t> truncations{0};
+  std::atomic<std::int64_t> copy_recoveries{0};  // copytruncate lines read from the copy
+  std::atomic<std::int64_t> inotify_overflows{0};
   std::atomic<std::int64_t> files_tracked{0};
   std::atomic<std::int64_t> backlog_bytes{0};  // bytes known to exist but not read yet (--once)
   std::atomic<std::int64_t> backpressure_waits{0};

@@ -16,8 +16,6 @@ namespace sqtail::app {
 
 namespace {
 
-constexpr auto kRotateWait = std::chrono::seconds(5);
-constexpr auto kPollInterval = std::chrono::seconds(1);
 constexpr std::string_view kBom = "\xEF\xBB\xBF";
 
 std::int64_t wallMillis() {
@@ -62,32 +60,36 @@ void TailLoop::requestStop() {
 }
 
 void TailLoop::openFile(const std::string& path, int source, bool initial) {
+  std::string real = path;
+  if (auto lst = sys::lstat(path); lst && S_ISLNK(lst->st_mode)) {
+    std::error_code ec;
+    real = std::filesystem::canonical(path, ec).string();
+    if (ec) return;  // a dangling link: nothing to read until its target exists
+    if (!config_.follow_symlinks && !discovery_->insideRoots(real)) {
+      fmt::print(stderr,
+                 "sqtail: note: not following {} -> {} (outside the watched directories; "
+                 "set follow_symlinks = true)\n",
+                 path, real);
+      return;
+    }
+  }
   auto fd = sys::openRead(path);
   if (!fd) {
-    if (fd.error().code != ENOENT) {
-      fmt::print(stderr, "sqtail: warning: {}\n", fd.error().message());
-    }
+    if (fd.error().code != ENOENT) fmt::print(stderr, "sqtail: warning: {}\n", fd.error().message());
     return;
   }
-  auto id = tail::identify(fd->get(), static_cast<std::uint32_t>(config_.fingerprint_bytes));
-  if (!id) return;
   auto st = sys::fstat(fd->get());
   if (!st || !S_ISREG(st->st_mode)) return;
+  auto id = tail::identify(fd->get(), static_cast<std::uint32_t>(config_.fingerprint_bytes));
+  if (!id) return;
 
   const auto key = std::pair{id->dev, id->inode};
   if (auto it = by_inode_.find(key); it != by_inode_.end()) {
-    File& known = *it->second;
-    if (known.path != path && !known.detached) {
-      // Same inode under a new name (a rename we did not see, or a second link): one file.
-      by_path_.erase(known.path);
-      known.path = path;
-      by_path_[path] = &known;
-      markDirty(known);
-    }
-    enqueue(known);
+    seenUnderPath(*it->second, path);
+    if (real != path) seenUnderPath(*it->second, real);
     return;
   }
-  // Another file held this path: it was replaced (rotation, atomic rename): drain it.
+  // Another file held this path: it was replaced (rotation, atomic rename, a swapped link).
   if (auto old = by_path_.find(path); old != by_path_.end()) detach(*old->second, "rotated");
 
   auto f = std::make_unique<File>();
@@ -96,24 +98,16 @@ void TailLoop::openFile(const std::string& path, int source, bool initial) {
   f->fd = std::move(*fd);
   f->identity = *id;
   f->size = st->st_size;
+  if (real != path) {
+    f->aliases.push_back(real);
+    // Writes to a link's target are reported in the target's directory.
+    if (!discovery_->couldContain(real.substr(0, real.rfind('/')))) {
+      discovery_->watchDir(real.substr(0, real.rfind('/')));
+    }
+  }
 
   if (auto s = stored_.find(key); s != stored_.end()) {
-    const sink::StoredFile& prev = s->second;
-    auto same = tail::hashPrefix(f->fd.get(), prev.fingerprint_len);
-    if (same && *same && **same == prev.fingerprint) {
-      f->id = prev.id;
-      f->pos.offset = prev.offset;
-      f->pos.line_no = prev.line_no;
-      if (f->size < prev.offset) {
-        // Shorter than what we committed: truncated while we were away.
-        f->pos = {};
-        f->truncations_added = 1;
-        counters_.truncations++;
-      }
-    } else {
-      // Same inode, other bytes: the inode was reused by a new file.
-      checkpointStoredAs(prev, "gone");
-    }
+    if (!resumeFromStored(*f, s->second)) checkpointStoredAs(s->second, "gone");
     stored_.erase(s);
   }
   if (f->id == 0) {
@@ -132,9 +126,109 @@ void TailLoop::openFile(const std::string& path, int source, bool initial) {
   track(std::move(f));
 }
 
+bool TailLoop::resumeFromStored(File& f, const sink::StoredFile& prev) {
+  auto same = tail::hashPrefix(f.fd.get(), prev.fingerprint_len);
+  if (!same || !*same || **same != prev.fingerprint) return false;  // inode reused: a new file
+  f.id = prev.id;
+  f.pos.offset = prev.offset;
+  f.pos.line_no = prev.line_no;
+  f.check_hash = prev.check_hash;
+  f.check_len = prev.check_len;
+  f.checked_offset = prev.offset;
+  bool rewritten = f.size < prev.offset;
+  if (!rewritten && prev.check_len > 0) {
+    auto before = tail::hashRange(f.fd.get(), prev.offset - prev.check_len, prev.check_len);
+    rewritten = !before || !*before || **before != prev.check_hash;
+  }
+  if (rewritten) {
+    // Truncated or rewritten in place while we were away: what it holds now is new.
+    f.pos = {};
+    f.checked_offset = -1;
+    f.truncations_added = 1;
+    f.state = "truncated";
+    counters_.truncations++;
+  }
+  return true;
+}
+
+void TailLoop::seenUnderPath(File& f, const std::string& path) {
+  auto mapped = by_path_.find(path);
+  if (mapped != by_path_.end() && mapped->second == &f) {
+    enqueue(f);
+    return;
+  }
+  if (mapped != by_path_.end()) detach(*mapped->second, "rotated");
+  if (f.detached) {
+    // Renamed away and back under a name that matches: the same file, followed again.
+    f.detached = false;
+    f.state = "active";
+    f.path = path;
+  } else if (auto old = sys::stat(f.path);
+             old && static_cast<std::uint64_t>(old->st_ino) == f.identity.inode &&
+             static_cast<std::uint64_t>(old->st_dev) == f.identity.dev) {
+    f.aliases.push_back(path);  // both names exist: a second link to one file, read once
+  } else {
+    if (auto it = by_path_.find(f.path); it != by_path_.end() && it->second == &f) by_path_.erase(it);
+    f.path = path;  // a rename we did not see
+  }
+  by_path_[path] = &f;
+  markDirty(f);
+  enqueue(f);
+}
+
+void TailLoop::recoverRotatedWhileDown() {
+  for (auto it = stored_.begin(); it != stored_.end();) {
+    const sink::StoredFile& s = it->second;
+    const std::string dir = s.path.substr(0, s.path.rfind('/'));
+    std::string found;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+      struct stat st{};
+      if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      if (static_cast<std::uint64_t>(st.st_dev) == s.dev &&
+          static_cast<std::uint64_t>(st.st_ino) == s.inode) {
+        found = entry.path().string();
+        break;
+      }
+    }
+    auto fd = found.empty() ? sys::Result<sys::Fd>(tl::unexpected(sys::Error{})) : sys::openRead(found);
+    auto id = fd ? tail::identify(fd->get(), static_cast<std::uint32_t>(config_.fingerprint_bytes))
+                 : sys::Result<tail::Identity>(tl::unexpected(sys::Error{}));
+    auto st = fd ? sys::fstat(fd->get()) : sys::Result<struct stat>(tl::unexpected(sys::Error{}));
+    int source = -1;
+    for (std::size_t i = 0; i < config_.sources.size(); ++i) {
+      if (config_.sources[i].name == s.source) source = static_cast<int>(i);
+    }
+    if (!fd || !id || !st || source < 0) {
+      ++it;
+      continue;
+    }
+    auto f = std::make_unique<File>();
+    f->source = source;
+    f->path = found;
+    f->fd = std::move(*fd);
+    f->identity = *id;
+    f->size = st->st_size;
+    if (!resumeFromStored(*f, s)) {
+      ++it;
+      continue;
+    }
+    fmt::print(stderr, "sqtail: note: {} was rotated to {} while sqtail was down; finishing it\n",
+               s.path, found);
+    f->detached = true;
+    f->state = "rotated";
+    f->close_at = Clock::now() + config_.rotate_wait;
+    File& ref = *f;
+    track(std::move(f));
+    ref.detached = true;  // track() maps its path so that its writes are still seen
+    it = stored_.erase(it);
+  }
+}
+
 void TailLoop::track(std::unique_ptr<File> file) {
   File& f = *file;
   by_path_[f.path] = &f;
+  for (const auto& alias : f.aliases) by_path_[alias] = &f;
   by_inode_[{f.identity.dev, f.identity.inode}] = &f;
   counters_.files_tracked++;
   counters_.backlog_bytes += std::max<std::int64_t>(0, f.size - f.pos.offset);
@@ -145,8 +239,9 @@ void TailLoop::track(std::unique_ptr<File> file) {
 
 void TailLoop::checkpointStoredAs(const sink::StoredFile& s, std::string_view state) {
   batch_.files.push_back(sink::FileCheckpoint{s.id, s.source, s.path, s.dev, s.inode,
-                                              s.fingerprint, s.fingerprint_len, s.offset,
-                                              s.line_no, s.size, state, 0, 0, 0, 0});
+                                              s.fingerprint, s.fingerprint_len, s.check_hash,
+                                              s.check_len, s.offset, s.line_no, s.size, state,
+                                              0, 0, 0, 0});
 }
 
 void TailLoop::enqueue(File& f) {
@@ -162,12 +257,22 @@ void TailLoop::markDirty(File& f) {
   if (batch_deadline_ == Clock::time_point{}) batch_deadline_ = Clock::now() + config_.flush_interval;
 }
 
+void TailLoop::unmapPaths(File& f) {
+  for (const std::string* p : {&f.path}) {
+    if (auto it = by_path_.find(*p); it != by_path_.end() && it->second == &f) by_path_.erase(it);
+  }
+  for (const auto& alias : f.aliases) {
+    if (auto it = by_path_.find(alias); it != by_path_.end() && it->second == &f) by_path_.erase(it);
+  }
+  f.aliases.clear();
+}
+
 void TailLoop::detach(File& f, std::string_view state) {
   if (f.detached) return;
   f.detached = true;
   f.state = state;
-  f.close_at = Clock::now() + kRotateWait;
-  if (auto it = by_path_.find(f.path); it != by_path_.end() && it->second == &f) by_path_.erase(it);
+  f.close_at = Clock::now() + config_.rotate_wait;
+  unmapPaths(f);
   markDirty(f);
   enqueue(f);
 }
@@ -175,10 +280,69 @@ void TailLoop::detach(File& f, std::string_view state) {
 void TailLoop::closeFile(File& f) {
   f.fd.reset();
   f.closed = true;
+  unmapPaths(f);
   by_inode_.erase({f.identity.dev, f.identity.inode});
   counters_.files_tracked--;
   markDirty(f);
   closing_.push_back(f.id);
+}
+
+void TailLoop::drainAndMaybeClose(File& f, Clock::time_point now) {
+  // A detached file whose writer may still hold it: read what came since, and close only
+  // once it has been quiet for rotate_wait.
+  const std::int64_t before = f.pos.offset;
+  const std::int64_t size_before = f.size;
+  while (readTurn(f)) {
+  }
+  if (f.pos.offset != before || f.size != size_before) {
+    f.close_at = now + config_.rotate_wait;
+    return;
+  }
+  closeFile(f);
+}
+
+void TailLoop::refreshCheckHash(File& f) {
+  if (f.checked_offset == f.pos.offset || !f.fd.valid()) return;
+  const auto len = static_cast<std::uint32_t>(std::min<std::int64_t>(tail::kCheckBytes, f.pos.offset));
+  auto h = tail::hashRange(f.fd.get(), f.pos.offset - len, len);
+  if (!h || !*h) return;
+  f.check_hash = **h;
+  f.check_len = len;
+  f.checked_offset = f.pos.offset;
+}
+
+void TailLoop::recoverFromCopy(File& f) {
+  const std::string dir = f.path.substr(0, f.path.rfind('/'));
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string candidate = entry.path().string();
+    struct stat st{};
+    if (candidate == f.path || ::lstat(candidate.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if (static_cast<std::uint64_t>(st.st_ino) == f.identity.inode || st.st_size < f.pos.offset) {
+      continue;
+    }
+    auto fd = sys::openRead(candidate);
+    if (!fd) continue;
+    // The copy starts with our bytes and has a line boundary where we stopped reading.
+    auto head = tail::hashPrefix(fd->get(), f.identity.fingerprint_len);
+    if (!head || !*head || **head != f.identity.fingerprint) continue;
+    if (f.checked_offset == f.pos.offset && f.check_len > 0) {
+      auto before = tail::hashRange(fd->get(), f.pos.offset - f.check_len, f.check_len);
+      if (!before || !*before || **before != f.check_hash) continue;
+    }
+    const std::int64_t from = f.pos.offset;
+    while (true) {
+      auto turn = reader_.readTurn(fd->get(), f.pos, [&](const tail::LineReader::Line& line) {
+        onLine(f, line);
+      });
+      if (!turn || !turn->more) break;
+    }
+    counters_.copy_recoveries++;
+    fmt::print(stderr,
+               "sqtail: note: {} was truncated; read {} bytes it lost from its copy {}\n", f.path,
+               f.pos.offset - from, candidate);
+    return;
+  }
 }
 
 bool TailLoop::readTurn(File& f) {
@@ -186,9 +350,14 @@ bool TailLoop::readTurn(File& f) {
   if (!st) return false;
   const std::int64_t size = st->st_size;
   if (size < f.pos.offset) {
-    // Truncated in place (copytruncate): the bytes we had not read yet are gone.
+    // Truncated in place (copytruncate). What we had not read yet is gone from this file,
+    // but may survive in the copy; then the file starts over from 0 with new content.
+    recoverFromCopy(f);
     f.pos = {};
+    f.checked_offset = -1;
+    f.identity.fingerprint_len = 0;
     f.truncations_added++;
+    f.state = "active";
     counters_.truncations++;
     markDirty(f);
   }
@@ -287,11 +456,12 @@ void TailLoop::addRollup(int source, std::int64_t minute, std::string_view categ
 
 void TailLoop::seal() {
   for (File* f : dirty_) {
+    refreshCheckHash(*f);
     batch_.files.push_back(sink::FileCheckpoint{
         f->id, config_.sources[static_cast<std::size_t>(f->source)].name, f->path,
         f->identity.dev, f->identity.inode, f->identity.fingerprint, f->identity.fingerprint_len,
-        f->pos.offset, f->pos.line_no, f->size, f->state, f->lines_added, f->rejects_added,
-        f->truncations_added, f->last_event_ts});
+        f->check_hash, f->check_len, f->pos.offset, f->pos.line_no, f->size, f->state,
+        f->lines_added, f->rejects_added, f->truncations_added, f->last_event_ts});
     f->dirty = false;
     f->lines_added = f->rejects_added = f->truncations_added = f->last_event_ts = 0;
   }
@@ -331,12 +501,16 @@ int TailLoop::timeoutMs(Clock::time_point now) const {
 
 void TailLoop::onInotify(const watch::Event& ev) {
   if (ev.mask & IN_Q_OVERFLOW) {
+    // Events were lost: reconcile everything against the file system.
+    counters_.inotify_overflows++;
     fmt::print(stderr, "sqtail: warning: inotify queue overflowed; rescanning every file\n");
-    rescan();
+    rescan_pending_ = true;
     return;
   }
   if (ev.mask & IN_IGNORED) {
+    // The directory is gone (or unmounted); if it comes back, a rescan finds it.
     inotify_->forget(ev.wd);
+    rescan_pending_ = true;
     return;
   }
   const std::string* dir = inotify_->dirOf(ev.wd);
@@ -352,7 +526,7 @@ void TailLoop::onInotify(const watch::Event& ev) {
   if (ev.mask & (IN_MODIFY | IN_CLOSE_WRITE)) {
     if (auto it = by_path_.find(path); it != by_path_.end()) {
       File& f = *it->second;
-      if (f.detached) f.close_at = Clock::now() + kRotateWait;
+      if (f.detached) f.close_at = Clock::now() + config_.rotate_wait;
       enqueue(f);
     }
   }
@@ -360,7 +534,6 @@ void TailLoop::onInotify(const watch::Event& ev) {
     if (auto it = by_path_.find(path); it != by_path_.end()) {
       File& f = *it->second;
       moved_from_[ev.cookie] = &f;
-      by_path_.erase(it);
       detach(f, "rotated");
     }
   }
@@ -368,20 +541,16 @@ void TailLoop::onInotify(const watch::Event& ev) {
     if (auto it = moved_from_.find(ev.cookie); it != moved_from_.end()) {
       File& f = *it->second;
       moved_from_.erase(it);
-      f.path = path;
-      int src = discovery_->sourceOf(path);
-      if (src >= 0 && !f.closed) {
-        // Renamed to a name that still matches: the same file, still followed.
-        f.detached = false;
-        f.state = "active";
-        if (auto old = by_path_.find(path); old != by_path_.end() && old->second != &f) {
-          detach(*old->second, "rotated");
-        }
+      if (f.closed) return;
+      if (discovery_->sourceOf(path) >= 0) {
+        seenUnderPath(f, path);  // renamed to a name that still matches: still followed
+      } else {
+        // Renamed out of the globs (app.jsonl -> app.jsonl.1): keep seeing its writes
+        // under the new name until rotate_wait has passed.
+        f.path = path;
         by_path_[path] = &f;
-      } else if (!f.closed) {
-        by_path_[path] = &f;  // keep seeing its writes until rotate_wait has passed
+        markDirty(f);
       }
-      markDirty(f);
       return;
     }
   }
@@ -420,14 +589,15 @@ void TailLoop::run() {
   if (!once_) {
     inotify_ = std::make_unique<watch::Inotify>();
     if (!inotify_->ok()) {
-      fmt::print(stderr, "sqtail: warning: inotify unavailable ({}); polling every {}s\n",
-                 strerror(errno), kPollInterval.count());
+      fmt::print(stderr, "sqtail: warning: inotify unavailable ({}); polling every {} ms\n",
+                 strerror(errno), config_.poll_interval.count());
       inotify_.reset();
       polling_ = true;
     }
   }
   discovery_ = std::make_unique<watch::Discovery>(config_.sources, cwd_, inotify_.get());
   discovery_->scanAll([&](const std::string& p, int src) { openFile(p, src, true); });
+  recoverRotatedWhileDown();
   // Checkpoints whose file was not found: record that they are gone (they are kept, so a
   // file that comes back with the same identity still resumes).
   for (auto& [key, s] : stored_) {
@@ -435,7 +605,7 @@ void TailLoop::run() {
   }
   stored_.clear();
   if (discovery_->watchFailures() > 0) polling_ = true;
-  next_poll_ = Clock::now() + kPollInterval;
+  next_poll_ = Clock::now() + config_.poll_interval;
 
   addToEpoll(epoll_.get(), stop_.get());
   addToEpoll(epoll_.get(), handoff_.wakeFd());
@@ -463,11 +633,9 @@ void TailLoop::run() {
     }
     auto now = Clock::now();
     for (auto& [id, f] : files_) {
-      // A detached file quiet for rotate_wait: one last drain, then let it go.
-      if (f->detached && !f->closed && !f->queued && now >= f->close_at) {
-        while (readTurn(*f)) {
-        }
-        closeFile(*f);
+      if (f->detached && !f->closed && !f->queued && (now >= f->close_at || once_)) {
+        drainAndMaybeClose(*f, once_ ? now - config_.rotate_wait : now);
+        if (once_ && !f->closed) closeFile(*f);
       }
     }
     if (once_ && ready_.empty()) {
@@ -490,15 +658,17 @@ void TailLoop::run() {
         handoff_.clearWake();
       } else if (inotify_ && fd == inotify_->fd()) {
         inotify_->drain([&](const watch::Event& ev) { onInotify(ev); });
+        moved_from_.clear();  // a MOVED_FROM without its MOVED_TO left the watched tree
       }
     }
     if (stopping_) {
       seal();
       break;
     }
-    if (polling_ && Clock::now() >= next_poll_) {
+    if (rescan_pending_ || (polling_ && Clock::now() >= next_poll_)) {
+      rescan_pending_ = false;
       rescan();
-      next_poll_ = Clock::now() + kPollInterval;
+      next_poll_ = Clock::now() + config_.poll_interval;
     }
   }
   handoff_.close();

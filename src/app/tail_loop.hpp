@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <string_view>
 #include <map>
 #include <memory>
 #include <string>
@@ -47,6 +48,10 @@ class TailLoop {
     std::string path;
     sys::Fd fd;
     tail::Identity identity;
+    std::uint64_t check_hash = 0;  // of the check_len bytes before pos.offset, at the last seal
+    std::uint32_t check_len = 0;
+    std::int64_t checked_offset = -1;  // the offset check_hash was taken at
+    std::vector<std::string> aliases;  // other paths naming it (a symlink's target, a 2nd link)
     tail::ReadPosition pos;
     std::int64_t size = 0;
     std::string_view state = "active";
@@ -65,6 +70,18 @@ class TailLoop {
   };
 
   void openFile(const std::string& path, int source, bool initial);
+  // A file we hold appeared under `path` too: a rename we did not see, or another link.
+  void seenUnderPath(File& f, const std::string& path);
+  bool resumeFromStored(File& f, const sink::StoredFile& prev);
+  // Startup: a checkpointed file that no glob matched may have been rotated while sqtail was
+  // down; look for its identity in its old directory and finish it.
+  void recoverRotatedWhileDown();
+  // copytruncate: the lines between our offset and the truncation may survive in the copy
+  // logrotate made in the same directory; read them from there.
+  void recoverFromCopy(File& f);
+  void drainAndMaybeClose(File& f, Clock::time_point now);
+  void unmapPaths(File& f);
+  void refreshCheckHash(File& f);
   void track(std::unique_ptr<File> file);
   void enqueue(File& f);
   void markDirty(File& f);
@@ -114,6 +131,7 @@ class TailLoop {
   std::string rollup_key_;
   std::string crlf_scratch_;
   bool stopping_ = false;
+  bool rescan_pending_ = false;
   bool polling_ = false;  // inotify unavailable or a watch failed: rescan on a timer
   Clock::time_point next_poll_{};
 };

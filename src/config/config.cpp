@@ -173,6 +173,9 @@ constexpr std::string_view kTopLevelKeys[] = {
     "max_line_bytes",
     "read_chunk_bytes",
     "fingerprint_bytes",
+    "rotate_wait",
+    "poll_interval",
+    "follow_symlinks",
     "source",
 };
 constexpr std::string_view kSourceKeys[] = {"name", "paths", "exclude", "read_from", "fields"};
@@ -232,6 +235,16 @@ class Loader {
         }
       } else if (name == "flush_interval") {
         if (auto interval = readDuration(node, name)) config.flush_interval = *interval;
+      } else if (name == "rotate_wait") {
+        if (auto wait = readDuration(node, name)) config.rotate_wait = *wait;
+      } else if (name == "poll_interval") {
+        if (auto interval = readDuration(node, name)) config.poll_interval = *interval;
+      } else if (name == "follow_symlinks") {
+        if (const auto* value = node.as_boolean()) {
+          config.follow_symlinks = value->get();
+        } else {
+          wrongType(node, name, "a boolean");
+        }
       } else if (name == "batch_max_rows") {
         if (auto rows = readCount(node, name)) config.batch_max_rows = *rows;
       } else if (name == "source") {

@@ -46,6 +46,10 @@ struct Config {
   std::uint64_t max_line_bytes = 1ull << 20;       // longer lines are rejects
   std::uint64_t read_chunk_bytes = 256ull << 10;   // bytes per file per turn (fairness)
   std::uint64_t fingerprint_bytes = 1024;          // identity hash covers this many first bytes
+  std::chrono::milliseconds rotate_wait{5000};    // a rotated or deleted file stays open this
+                                                  // long after its last write, then closes
+  std::chrono::milliseconds poll_interval{1000};  // rescan period where inotify cannot watch
+  bool follow_symlinks = false;                   // follow links whose target leaves the roots
   std::vector<Source> sources;
 
   friend bool operator==(const Config&, const Config&) = default;

@@ -44,6 +44,10 @@ struct FileCheckpoint {
   std::string path;
   std::uint64_t dev, inode, fingerprint;
   std::uint32_t fingerprint_len;
+  // xxh64 of the check_len bytes just before `offset`: a file rewritten in place while
+  // sqtail was away has other bytes there, even when it is longer than the offset.
+  std::uint64_t check_hash;
+  std::uint32_t check_len;
   std::int64_t offset, line_no, size;
   std::string_view state;  // "active", "rotated", "deleted", "gone"
   std::int64_t lines_added, rejects_added, truncations_added;

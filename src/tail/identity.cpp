@@ -6,12 +6,17 @@
 
 namespace sqtail::tail {
 
-sys::Result<std::optional<std::uint64_t>> hashPrefix(int fd, std::uint32_t len) {
+sys::Result<std::optional<std::uint64_t>> hashRange(int fd, std::int64_t offset,
+                                                    std::uint32_t len) {
   std::vector<char> buf(len);
-  auto got = sys::preadFull(fd, buf.data(), len, 0);
+  auto got = sys::preadFull(fd, buf.data(), len, offset);
   if (!got) return tl::unexpected(got.error());
   if (*got < len) return std::optional<std::uint64_t>{};
   return std::optional<std::uint64_t>{XXH64(buf.data(), len, 0)};
+}
+
+sys::Result<std::optional<std::uint64_t>> hashPrefix(int fd, std::uint32_t len) {
+  return hashRange(fd, 0, len);
 }
 
 sys::Result<Identity> identify(int fd, std::uint32_t want) {

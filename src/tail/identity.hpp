@@ -24,5 +24,10 @@ sys::Result<Identity> identify(int fd, std::uint32_t want);
 
 // Hash of exactly `len` bytes at the start of `fd`, or nullopt when the file is shorter.
 sys::Result<std::optional<std::uint64_t>> hashPrefix(int fd, std::uint32_t len);
+// Hash of exactly `len` bytes at `offset`, or nullopt when the file ends before.
+sys::Result<std::optional<std::uint64_t>> hashRange(int fd, std::int64_t offset, std::uint32_t len);
+
+// How many bytes before a checkpoint offset are hashed to detect a rewrite.
+inline constexpr std::uint32_t kCheckBytes = 64;
 
 }  // namespace sqtail::tail

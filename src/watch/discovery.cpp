@@ -35,8 +35,16 @@ Discovery::Discovery(const std::vector<config::Source>& sources, std::string_vie
         g.exclude_paths.emplace_back(e, cwd);
       }
     }
+    for (const auto& glob : g.include) roots_.push_back(glob.root());
     sources_.push_back(std::move(g));
   }
+}
+
+bool Discovery::insideRoots(std::string_view path) const {
+  return std::any_of(roots_.begin(), roots_.end(), [&](const std::string& root) {
+    return root == "/" || (path.size() > root.size() && path.substr(0, root.size()) == root &&
+                           path[root.size()] == '/');
+  });
 }
 
 int Discovery::sourceOf(std::string_view path) const {

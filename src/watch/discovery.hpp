@@ -31,6 +31,12 @@ class Discovery {
   // Walks one directory that appeared (or reappeared) below a watched one.
   void scanDir(const std::string& dir, const Found& found);
 
+  // True when `path` is below one of the directories the globs start from (for symlinks:
+  // a link whose target leaves them is only followed with follow_symlinks).
+  bool insideRoots(std::string_view path) const;
+  // Watches one more directory (the target directory of a followed symlink).
+  void watchDir(const std::string& dir) { watch(dir); }
+
   // Directories whose watch could not be added (watch limit): they need polling.
   std::size_t watchFailures() const { return watch_failures_; }
 
@@ -44,6 +50,7 @@ class Discovery {
   void walk(const std::string& dir, const Found& found, int depth);
 
   std::vector<SourceGlobs> sources_;
+  std::vector<std::string> roots_;
   Inotify* inotify_;
   std::size_t watch_failures_ = 0;
 };

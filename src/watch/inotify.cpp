@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
+#include <cstdlib>
 
 namespace sqtail::watch {
 
@@ -12,9 +14,15 @@ constexpr std::uint32_t kDirMask = IN_MODIFY | IN_CREATE | IN_MOVED_FROM | IN_MO
                                    IN_DELETE_SELF | IN_MOVE_SELF | IN_CLOSE_WRITE | IN_ONLYDIR;
 }
 
-Inotify::Inotify() : fd_(inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {}
+Inotify::Inotify() : fd_(inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
+  const char* limit = std::getenv("SQTAIL_FAULT_MAX_WATCHES");
+  fault_max_watches_ = limit != nullptr ? std::strtoull(limit, nullptr, 10) : SIZE_MAX;
+}
 
 sys::Result<int> Inotify::watchDir(const std::string& dir) {
+  if (dirs_.size() >= fault_max_watches_ && wds_.find(dir) == wds_.end()) {
+    return tl::unexpected(sys::Error{"inotify_add_watch " + dir, ENOSPC});
+  }
   int wd = inotify_add_watch(fd_.get(), dir.c_str(), kDirMask);
   if (wd < 0) return tl::unexpected(sys::Error{"inotify_add_watch " + dir, errno});
   // The same inode under a new path returns the same wd: the newest path wins.

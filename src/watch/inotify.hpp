@@ -37,6 +37,9 @@ class Inotify {
 
  private:
   sys::Fd fd_;
+  // Test seam: SQTAIL_FAULT_MAX_WATCHES=N makes watch N+1 fail with ENOSPC, as the kernel does
+  // at fs.inotify.max_user_watches, without changing a machine-wide setting.
+  std::size_t fault_max_watches_;
   std::unordered_map<int, std::string> dirs_;
   std::unordered_map<std::string, int> wds_;
   alignas(8) char buf_[64 * 1024];

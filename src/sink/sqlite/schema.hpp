@@ -18,6 +18,8 @@ CREATE TABLE files(
   inode           INTEGER NOT NULL,
   fingerprint     INTEGER NOT NULL,
   fingerprint_len INTEGER NOT NULL,
+  check_hash      INTEGER NOT NULL DEFAULT 0,
+  check_len       INTEGER NOT NULL DEFAULT 0,
   offset          INTEGER NOT NULL,
   line_no         INTEGER NOT NULL,
   size            INTEGER NOT NULL,

@@ -158,11 +158,14 @@ tl::expected<std::unique_ptr<SqliteSink>, DbError> SqliteSink::open(
        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
       {&st->file,
        "INSERT INTO files(id, source, path, dev, inode, fingerprint, fingerprint_len, offset, "
-       "line_no, size, state, lines, rejects, truncations, first_seen, last_seen, last_event_ts) "
-       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16) "
+       "line_no, size, state, lines, rejects, truncations, first_seen, last_seen, last_event_ts, "
+       "check_hash, check_len) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, "
+       "?18) "
        "ON CONFLICT(id) DO UPDATE SET path = excluded.path, dev = excluded.dev, "
        "inode = excluded.inode, fingerprint = excluded.fingerprint, "
-       "fingerprint_len = excluded.fingerprint_len, offset = excluded.offset, "
+       "fingerprint_len = excluded.fingerprint_len, check_hash = excluded.check_hash, "
+       "check_len = excluded.check_len, offset = excluded.offset, "
        "line_no = excluded.line_no, size = excluded.size, state = excluded.state, "
        "lines = lines + excluded.lines, rejects = rejects + excluded.rejects, "
        "truncations = truncations + excluded.truncations, last_seen = excluded.last_seen, "
@@ -192,7 +195,8 @@ tl::expected<std::vector<StoredFile>, DbError> SqliteSink::loadFiles() {
   sqlite3_stmt* st = nullptr;
   int rc = sqlite3_prepare_v2(db_,
                               "SELECT id, source, path, dev, inode, fingerprint, fingerprint_len, "
-                              "offset, line_no, size, state FROM files ORDER BY id",
+                              "check_hash, check_len, offset, line_no, size, state FROM files "
+                              "ORDER BY id",
                               -1, &st, nullptr);
   if (rc != SQLITE_OK) return tl::unexpected(dbError(db_, rc, "loading checkpoints"));
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -205,8 +209,10 @@ tl::expected<std::vector<StoredFile>, DbError> SqliteSink::loadFiles() {
                              static_cast<std::uint64_t>(sqlite3_column_int64(st, 4)),
                              static_cast<std::uint64_t>(sqlite3_column_int64(st, 5)),
                              static_cast<std::uint32_t>(sqlite3_column_int64(st, 6)),
-                             sqlite3_column_int64(st, 7), sqlite3_column_int64(st, 8),
-                             sqlite3_column_int64(st, 9), text(10)});
+                             static_cast<std::uint64_t>(sqlite3_column_int64(st, 7)),
+                             static_cast<std::uint32_t>(sqlite3_column_int64(st, 8)),
+                             sqlite3_column_int64(st, 9), sqlite3_column_int64(st, 10),
+                             sqlite3_column_int64(st, 11), text(12)});
   }
   sqlite3_finalize(st);
   if (rc != SQLITE_DONE) return tl::unexpected(dbError(db_, rc, "loading checkpoints"));
@@ -290,6 +296,8 @@ tl::expected<void, DbError> SqliteSink::commitOnce(const Batch& batch) {
     } else {
       s.file.bindNull(16);
     }
+    s.file.bind(17, static_cast<std::int64_t>(f.check_hash));
+    s.file.bind(18, f.check_len);
     if (auto r = check(s.file.step(), "update files"); !r) return r;
   }
   return check(s.commit.step(), "commit");

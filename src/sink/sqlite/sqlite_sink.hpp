@@ -24,6 +24,8 @@ struct StoredFile {
   std::string source, path;
   std::uint64_t dev, inode, fingerprint;
   std::uint32_t fingerprint_len;
+  std::uint64_t check_hash;
+  std::uint32_t check_len;
   std::int64_t offset, line_no, size;
   std::string state;
 };

@@ -170,6 +170,9 @@ max_buffer_bytes = 8388608
 max_line_bytes = "64KiB"
 read_chunk_bytes = "32KiB"
 fingerprint_bytes = "4KiB"
+rotate_wait = "30s"
+poll_interval = "250ms"
+follow_symlinks = true
 
 [[source]]
 name = "api.v2-prod_1"
@@ -195,6 +198,9 @@ fields = { level = [] }
   EXPECT_EQ(config.max_line_bytes, 64u << 10);
   EXPECT_EQ(config.read_chunk_bytes, 32u << 10);
   EXPECT_EQ(config.fingerprint_bytes, 4096u);
+  EXPECT_EQ(config.rotate_wait, milliseconds{30000});
+  EXPECT_EQ(config.poll_interval, milliseconds{250});
+  EXPECT_TRUE(config.follow_symlinks);
   ASSERT_EQ(config.sources.size(), 2u);
 
   const Source& api = config.sources[0];
