@@ -127,25 +127,33 @@ void TailLoop::openFile(const std::string& path, int source, bool initial) {
 }
 
 bool TailLoop::resumeFromStored(File& f, const sink::StoredFile& prev) {
-  auto same = tail::hashPrefix(f.fd.get(), prev.fingerprint_len);
-  if (!same || !*same || **same != prev.fingerprint) return false;  // inode reused: a new file
+  auto head = tail::hashPrefix(f.fd.get(), prev.fingerprint_len);
+  const bool same_head = head && *head && **head == prev.fingerprint;
+  // Same inode, other first bytes: under the same path it is the same log truncated and
+  // written again; under another path, a new file that got a freed inode.
+  if (!same_head && prev.path != f.path) return false;
   f.id = prev.id;
   f.pos.offset = prev.offset;
   f.pos.line_no = prev.line_no;
   f.check_hash = prev.check_hash;
   f.check_len = prev.check_len;
   f.checked_offset = prev.offset;
-  bool rewritten = f.size < prev.offset;
+  bool rewritten = !same_head || f.size < prev.offset;
   if (!rewritten && prev.check_len > 0) {
     auto before = tail::hashRange(f.fd.get(), prev.offset - prev.check_len, prev.check_len);
     rewritten = !before || !*before || **before != prev.check_hash;
   }
   if (rewritten) {
-    // Truncated or rewritten in place while we were away: what it holds now is new.
+    // Truncated or rewritten while we were away. What we had not read may survive in a
+    // copy (copytruncate); what the file holds now is read from 0.
+    const tail::Identity now = f.identity;
+    f.identity.fingerprint = prev.fingerprint;
+    f.identity.fingerprint_len = prev.fingerprint_len;
+    recoverFromCopy(f);
+    f.identity = now;
     f.pos = {};
     f.checked_offset = -1;
     f.truncations_added = 1;
-    f.state = "truncated";
     counters_.truncations++;
   }
   return true;
@@ -213,8 +221,12 @@ void TailLoop::recoverRotatedWhileDown() {
       ++it;
       continue;
     }
-    fmt::print(stderr, "sqtail: note: {} was rotated to {} while sqtail was down; finishing it\n",
-               s.path, found);
+    if (found == s.path) {
+      fmt::print(stderr, "sqtail: note: finishing rotated file {}\n", found);
+    } else {
+      fmt::print(stderr, "sqtail: note: {} was rotated to {} while sqtail was down; finishing it\n",
+                 s.path, found);
+    }
     f->detached = true;
     f->state = "rotated";
     f->close_at = Clock::now() + config_.rotate_wait;
@@ -278,6 +290,7 @@ void TailLoop::detach(File& f, std::string_view state) {
 }
 
 void TailLoop::closeFile(File& f) {
+  refreshCheckHash(f);  // the last chance: the checkpoint sealed after this needs it
   f.fd.reset();
   f.closed = true;
   unmapPaths(f);
@@ -302,7 +315,10 @@ void TailLoop::drainAndMaybeClose(File& f, Clock::time_point now) {
 }
 
 void TailLoop::refreshCheckHash(File& f) {
-  if (f.checked_offset == f.pos.offset || !f.fd.valid()) return;
+  if (f.checked_offset == f.pos.offset) return;
+  // A hash of other bytes than those before the offset would read as a rewrite later.
+  f.check_len = 0;
+  if (!f.fd.valid()) return;
   const auto len = static_cast<std::uint32_t>(std::min<std::int64_t>(tail::kCheckBytes, f.pos.offset));
   auto h = tail::hashRange(f.fd.get(), f.pos.offset - len, len);
   if (!h || !*h) return;
@@ -530,14 +546,40 @@ void TailLoop::onInotify(const watch::Event& ev) {
       enqueue(f);
     }
   }
+  // inotify names paths, not files: by the time an event is read, the name may belong to a
+  // newer file. A MOVED_FROM or DELETE about the file that holds the name now is stale.
+  auto stillHere = [&](const File& f) {
+    auto st = sys::stat(path);
+    return st && static_cast<std::uint64_t>(st->st_ino) == f.identity.inode &&
+           static_cast<std::uint64_t>(st->st_dev) == f.identity.dev;
+  };
   if (ev.mask & IN_MOVED_FROM) {
-    if (auto it = by_path_.find(path); it != by_path_.end()) {
+    auto it = by_path_.find(path);
+    if (it != by_path_.end() && stillHere(*it->second)) it = by_path_.end();
+    if (it != by_path_.end()) {
       File& f = *it->second;
       moved_from_[ev.cookie] = &f;
       detach(f, "rotated");
+    } else if (int src = discovery_->sourceOf(path); src >= 0) {
+      // A matching file renamed away before we handled its creation (a fast rotation):
+      // follow it under its new name all the same.
+      untracked_moves_[ev.cookie] = src;
     }
   }
   if (ev.mask & IN_MOVED_TO) {
+    if (auto it = untracked_moves_.find(ev.cookie); it != untracked_moves_.end()) {
+      const int src = it->second;
+      untracked_moves_.erase(it);
+      if (discovery_->sourceOf(path) < 0) {
+        openFile(path, src, false);
+        if (auto f = by_path_.find(path); f != by_path_.end()) {
+          File& file = *f->second;
+          detach(file, "rotated");
+          by_path_[path] = &file;  // its late writes are still seen
+        }
+        return;
+      }
+    }
     if (auto it = moved_from_.find(ev.cookie); it != moved_from_.end()) {
       File& f = *it->second;
       moved_from_.erase(it);
@@ -559,7 +601,9 @@ void TailLoop::onInotify(const watch::Event& ev) {
     if (src >= 0) openFile(path, src, false);
   }
   if (ev.mask & IN_DELETE) {
-    if (auto it = by_path_.find(path); it != by_path_.end()) detach(*it->second, "deleted");
+    if (auto it = by_path_.find(path); it != by_path_.end() && !stillHere(*it->second)) {
+      detach(*it->second, "deleted");
+    }
   }
 }
 
@@ -658,7 +702,9 @@ void TailLoop::run() {
         handoff_.clearWake();
       } else if (inotify_ && fd == inotify_->fd()) {
         inotify_->drain([&](const watch::Event& ev) { onInotify(ev); });
-        moved_from_.clear();  // a MOVED_FROM without its MOVED_TO left the watched tree
+        // A MOVED_FROM without its MOVED_TO left the watched tree.
+        moved_from_.clear();
+        untracked_moves_.clear();
       }
     }
     if (stopping_) {

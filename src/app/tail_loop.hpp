@@ -116,6 +116,7 @@ class TailLoop {
   std::unordered_map<std::int64_t, std::unique_ptr<File>> files_;
   std::unordered_map<std::string, File*> by_path_;
   std::unordered_map<std::uint32_t, File*> moved_from_;  // inotify cookie -> file
+  std::unordered_map<std::uint32_t, int> untracked_moves_;  // cookie -> source
   std::deque<File*> ready_;
   std::vector<File*> dirty_;
   std::vector<std::int64_t> closing_;  // ids closed but still owed a checkpoint
