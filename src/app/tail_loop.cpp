@@ -365,12 +365,19 @@ bool TailLoop::readTurn(File& f) {
   auto st = sys::fstat(f.fd.get());
   if (!st) return false;
   const std::int64_t size = st->st_size;
-  if (size < f.pos.offset) {
+  bool rewritten = size < f.pos.offset;
+  if (!rewritten && size != f.size && f.check_len > 0 && f.checked_offset == f.pos.offset) {
+    // It changed: make sure it grew rather than being truncated and refilled past our offset.
+    auto before = tail::hashRange(f.fd.get(), f.pos.offset - f.check_len, f.check_len);
+    rewritten = before && (!*before || **before != f.check_hash);
+  }
+  if (rewritten) {
     // Truncated in place (copytruncate). What we had not read yet is gone from this file,
     // but may survive in the copy; then the file starts over from 0 with new content.
     recoverFromCopy(f);
     f.pos = {};
     f.checked_offset = -1;
+    f.check_len = 0;
     f.identity.fingerprint_len = 0;
     f.truncations_added++;
     f.state = "active";
@@ -403,6 +410,11 @@ bool TailLoop::readTurn(File& f) {
   if (f.pos.offset != before) {
     markDirty(f);
     if (once_) counters_.backlog_bytes -= f.pos.offset - before;
+    if (turn->tail_len > 0) {
+      f.check_hash = turn->tail_hash;
+      f.check_len = turn->tail_len;
+      f.checked_offset = f.pos.offset;
+    }
   }
   return turn->more;
 }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include <xxhash.h>
+
 namespace sqtail::tail {
 
 LineReader::LineReader(std::size_t quantum, std::size_t max_line_bytes, std::size_t padding)
@@ -77,6 +79,8 @@ sys::Result<LineReader::Turn> LineReader::readTurn(int fd, ReadPosition& pos,
     p = nl + 1;
   }
   turn.bytes_consumed = offset - pos.offset;
+  turn.tail_len = static_cast<std::uint32_t>(std::min<std::int64_t>(kTailBytes, turn.bytes_consumed));
+  turn.tail_hash = XXH64(end - turn.tail_len, turn.tail_len, 0);
   pos.offset = offset;
   pos.line_no = line_no;
   turn.more = got == want;

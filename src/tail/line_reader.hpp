@@ -37,6 +37,10 @@ class LineReader {
     std::int64_t bytes_consumed = 0;  // bytes the position advanced over
     bool more = false;                // stopped at the quantum with bytes still unread
     bool eof_partial = false;         // bytes after the last newline wait for completion
+    // xxh64 of the tail_len (<= kTailBytes) bytes just before the new offset, when the turn
+    // advanced over them: lets the next turn tell an append from a rewrite.
+    std::uint64_t tail_hash = 0;
+    std::uint32_t tail_len = 0;
   };
 
   LineReader(std::size_t quantum, std::size_t max_line_bytes, std::size_t padding);
@@ -46,6 +50,7 @@ class LineReader {
   sys::Result<Turn> readTurn(int fd, ReadPosition& pos, const std::function<void(const Line&)>& emit);
 
   static constexpr std::size_t kSnippetBytes = 256;
+  static constexpr std::size_t kTailBytes = 64;
 
  private:
   std::size_t quantum_;

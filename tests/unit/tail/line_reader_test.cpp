@@ -169,6 +169,27 @@ TEST(LineReader, OverlongLineStillGrowingIsSkippedWithoutBuffering) {
   EXPECT_EQ(lines[1].text, "ok");
 }
 
+TEST(LineReader, TurnHashesTheBytesBeforeItsNewOffset) {
+  TempFile f;
+  const std::string content = "{\"a\":1}\n" + std::string(100, 'x') + "\npartial";
+  f.append(content);
+  LineReader reader(4096, 1024, 64);
+  ReadPosition pos;
+  auto turn = reader.readTurn(f.fd(), pos, [](const LineReader::Line&) {});
+  ASSERT_TRUE(turn.has_value());
+  ASSERT_EQ(pos.offset, 109);
+  EXPECT_EQ(turn->tail_len, 64u);
+  auto expected = hashRange(f.fd(), pos.offset - 64, 64);
+  ASSERT_TRUE(expected.has_value() && expected->has_value());
+  EXPECT_EQ(turn->tail_hash, **expected);
+
+  // A turn that advanced over fewer bytes hashes only those.
+  f.append("\n");
+  turn = reader.readTurn(f.fd(), pos, [](const LineReader::Line&) {});
+  EXPECT_EQ(turn->tail_len, 8u);  // "partial\n"
+  EXPECT_EQ(turn->tail_hash, **hashRange(f.fd(), pos.offset - 8, 8));
+}
+
 TEST(Identity, FingerprintGrowsWithTheFileAndDiffersByContent) {
   TempFile a, b;
   a.append("short");
