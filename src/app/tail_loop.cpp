@@ -107,7 +107,14 @@ void TailLoop::openFile(const std::string& path, int source, bool initial) {
   }
 
   if (auto s = stored_.find(key); s != stored_.end()) {
-    if (!resumeFromStored(*f, s->second)) checkpointStoredAs(s->second, "gone");
+    if (!resumeFromStored(*f, s->second)) {
+      // This is a new file on the old one's inode. The old one is gone, but what we had not
+      // committed of it may live on in a copytruncate copy.
+      const int old_source = sourceIndex(s->second.source);
+      if (old_source < 0 || !finishFromCopy(s->second, old_source)) {
+        checkpointStoredAs(s->second, "gone");
+      }
+    }
     stored_.erase(s);
   }
   if (f->id == 0) {
@@ -127,11 +134,18 @@ void TailLoop::openFile(const std::string& path, int source, bool initial) {
 }
 
 bool TailLoop::resumeFromStored(File& f, const sink::StoredFile& prev) {
+  // Born at another time: the inode was freed and given to a new file.
+  if (prev.birth != 0 && f.identity.birth != 0 && prev.birth != f.identity.birth) return false;
+  const bool same_birth = prev.birth != 0 && prev.birth == f.identity.birth;
   auto head = tail::hashPrefix(f.fd.get(), prev.fingerprint_len);
   const bool same_head = head && *head && **head == prev.fingerprint;
-  // Same inode, other first bytes: under the same path it is the same log truncated and
-  // written again; under another path, a new file that got a freed inode.
-  if (!same_head && prev.path != f.path) return false;
+  // Without a birth time: other first bytes under the same path are the same log truncated
+  // and written again; under another path, a new file that got a freed inode. A fingerprint
+  // of a few bytes (an empty or tiny file) proves nothing under another path.
+  if (!same_birth && prev.path != f.path &&
+      (!same_head || prev.fingerprint_len < tail::kCheckBytes)) {
+    return false;
+  }
   f.id = prev.id;
   f.pos.offset = prev.offset;
   f.pos.line_no = prev.line_no;
@@ -199,15 +213,22 @@ void TailLoop::recoverRotatedWhileDown() {
         break;
       }
     }
-    auto fd = found.empty() ? sys::Result<sys::Fd>(tl::unexpected(sys::Error{})) : sys::openRead(found);
-    auto id = fd ? tail::identify(fd->get(), static_cast<std::uint32_t>(config_.fingerprint_bytes))
-                 : sys::Result<tail::Identity>(tl::unexpected(sys::Error{}));
-    auto st = fd ? sys::fstat(fd->get()) : sys::Result<struct stat>(tl::unexpected(sys::Error{}));
-    int source = -1;
-    for (std::size_t i = 0; i < config_.sources.size(); ++i) {
-      if (config_.sources[i].name == s.source) source = static_cast<int>(i);
+    const int source = sourceIndex(s.source);
+    if (source < 0) {
+      ++it;
+      continue;
     }
-    if (!fd || !id || !st || source < 0) {
+    if (found.empty()) {
+      // The file itself is gone, but a copytruncate copy of it may hold what we had not
+      // committed (copied, then the original deleted or rotated away while we were down).
+      it = finishFromCopy(s, source) ? stored_.erase(it) : std::next(it);
+      continue;
+    }
+    auto fd = sys::openRead(found);
+    auto id = fd ? tail::identify(fd->get(), static_cast<std::uint32_t>(config_.fingerprint_bytes))
+                 : sys::Result<tail::Identity>(tl::unexpected(fd.error()));
+    auto st = fd ? sys::fstat(fd->get()) : sys::Result<struct stat>(tl::unexpected(fd.error()));
+    if (!fd || !id || !st) {
       ++it;
       continue;
     }
@@ -218,7 +239,8 @@ void TailLoop::recoverRotatedWhileDown() {
     f->identity = *id;
     f->size = st->st_size;
     if (!resumeFromStored(*f, s)) {
-      ++it;
+      // Its inode now belongs to another file: ours is gone, but may live on in a copy.
+      it = finishFromCopy(s, source) ? stored_.erase(it) : std::next(it);
       continue;
     }
     if (found == s.path) {
@@ -237,6 +259,38 @@ void TailLoop::recoverRotatedWhileDown() {
   }
 }
 
+int TailLoop::sourceIndex(std::string_view name) const {
+  for (std::size_t i = 0; i < config_.sources.size(); ++i) {
+    if (config_.sources[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+bool TailLoop::finishFromCopy(const sink::StoredFile& s, int source) {
+  auto f = std::make_unique<File>();
+  f->id = s.id;
+  f->source = source;
+  f->path = s.path;
+  f->identity = tail::Identity{s.dev, s.inode, s.fingerprint, s.fingerprint_len, s.birth};
+  f->pos.offset = s.offset;
+  f->pos.line_no = s.line_no;
+  f->size = s.size;
+  f->check_hash = s.check_hash;
+  f->check_len = s.check_len;
+  f->checked_offset = s.offset;
+  f->state = "gone";
+  const std::int64_t before = f->pos.offset;
+  recoverFromCopy(*f);
+  if (f->pos.offset == before) return false;  // no copy, or nothing more in it
+  // Keep it just long enough to seal its checkpoint with the rows read from the copy.
+  File& ref = *f;
+  f->closed = true;
+  files_[f->id] = std::move(f);
+  markDirty(ref);
+  closing_.push_back(ref.id);
+  return true;
+}
+
 void TailLoop::track(std::unique_ptr<File> file) {
   File& f = *file;
   by_path_[f.path] = &f;
@@ -251,7 +305,7 @@ void TailLoop::track(std::unique_ptr<File> file) {
 
 void TailLoop::checkpointStoredAs(const sink::StoredFile& s, std::string_view state) {
   batch_.files.push_back(sink::FileCheckpoint{s.id, s.source, s.path, s.dev, s.inode,
-                                              s.fingerprint, s.fingerprint_len, s.check_hash,
+                                              s.birth, s.fingerprint, s.fingerprint_len, s.check_hash,
                                               s.check_len, s.offset, s.line_no, s.size, state,
                                               0, 0, 0, 0});
 }
@@ -328,6 +382,9 @@ void TailLoop::refreshCheckHash(File& f) {
 }
 
 void TailLoop::recoverFromCopy(File& f) {
+  // Evidence that a file is our copy: our first bytes, and our last bytes before the offset
+  // where we stopped. Without the second (nothing read yet, or no hash), any file would do.
+  if (f.pos.offset == 0 || f.check_len == 0 || f.checked_offset != f.pos.offset) return;
   const std::string dir = f.path.substr(0, f.path.rfind('/'));
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
@@ -342,10 +399,8 @@ void TailLoop::recoverFromCopy(File& f) {
     // The copy starts with our bytes and has a line boundary where we stopped reading.
     auto head = tail::hashPrefix(fd->get(), f.identity.fingerprint_len);
     if (!head || !*head || **head != f.identity.fingerprint) continue;
-    if (f.checked_offset == f.pos.offset && f.check_len > 0) {
-      auto before = tail::hashRange(fd->get(), f.pos.offset - f.check_len, f.check_len);
-      if (!before || !*before || **before != f.check_hash) continue;
-    }
+    auto before = tail::hashRange(fd->get(), f.pos.offset - f.check_len, f.check_len);
+    if (!before || !*before || **before != f.check_hash) continue;
     const std::int64_t from = f.pos.offset;
     while (true) {
       auto turn = reader_.readTurn(fd->get(), f.pos, [&](const tail::LineReader::Line& line) {
@@ -487,8 +542,8 @@ void TailLoop::seal() {
     refreshCheckHash(*f);
     batch_.files.push_back(sink::FileCheckpoint{
         f->id, config_.sources[static_cast<std::size_t>(f->source)].name, f->path,
-        f->identity.dev, f->identity.inode, f->identity.fingerprint, f->identity.fingerprint_len,
-        f->check_hash, f->check_len, f->pos.offset, f->pos.line_no, f->size, f->state,
+        f->identity.dev, f->identity.inode, f->identity.birth, f->identity.fingerprint,
+        f->identity.fingerprint_len, f->check_hash, f->check_len, f->pos.offset, f->pos.line_no, f->size, f->state,
         f->lines_added, f->rejects_added, f->truncations_added, f->last_event_ts});
     f->dirty = false;
     f->lines_added = f->rejects_added = f->truncations_added = f->last_event_ts = 0;

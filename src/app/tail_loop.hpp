@@ -79,6 +79,9 @@ class TailLoop {
   // copytruncate: the lines between our offset and the truncation may survive in the copy
   // logrotate made in the same directory; read them from there.
   void recoverFromCopy(File& f);
+  // Startup: a checkpointed file that no longer exists may live on in a copytruncate copy.
+  bool finishFromCopy(const sink::StoredFile& stored, int source);
+  int sourceIndex(std::string_view name) const;  // -1 when no source has that name
   void drainAndMaybeClose(File& f, Clock::time_point now);
   void unmapPaths(File& f);
   void refreshCheckHash(File& f);

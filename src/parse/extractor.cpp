@@ -52,7 +52,7 @@ constexpr std::size_t kTargetCount = 4;
 constexpr std::uint16_t kUnset = std::numeric_limits<std::uint16_t>::max();
 constexpr std::uint32_t kNoNode = std::numeric_limits<std::uint32_t>::max();
 // Grown geometrically so that a run of ever-longer lines does not reallocate each time.
-constexpr std::size_t kInitialCapacity = 64 * 1024;
+constexpr std::size_t kInitialCapacity = std::size_t{64} * 1024;
 
 // Beyond this, validating a message's raw JSON gives up (simdjson's DOM stops at 1024 too)
 // rather than recursing without bound on "[[[[...".
@@ -232,6 +232,8 @@ std::string_view reasonName(RejectReason reason) {
   return "unknown";
 }
 
+bool isFieldPointer(std::string_view pointer) { return splitPointer(pointer).has_value(); }
+
 std::optional<std::int64_t> parseRfc3339(std::string_view text) {
   // YYYY-MM-DD
   if (text.size() < 10 || text[4] != '-' || text[7] != '-') return std::nullopt;
@@ -298,8 +300,9 @@ std::optional<std::int64_t> parseRfc3339(std::string_view text) {
     return std::nullopt;
   }
 
-  const std::int64_t seconds =
-      days * 86'400 + hour * 3600 + minute * 60 + second - std::int64_t{offset_minutes} * 60;
+  const std::int64_t seconds = days * 86'400 + std::int64_t{hour} * 3600 +
+                               std::int64_t{minute} * 60 + second -
+                               std::int64_t{offset_minutes} * 60;
   return seconds * 1000 + millis;
 }
 
@@ -356,8 +359,6 @@ std::optional<std::string_view> numericLevel(std::int64_t value) {
 }
 
 struct Extractor::Impl {
-  // A trie of pointer reference tokens. Children are scanned linearly: a field map has a
-  // handful of keys per level, and a length check rejects almost every candidate at once.
   // A trie of pointer reference tokens. Every field of every walked object is looked up here,
   // so the scan is kept cheap: a 64-bit signature of (length, first byte) turns away nearly
   // every unmapped key at once, and the rest is a short scan of packed entries.
@@ -392,7 +393,7 @@ struct Extractor::Impl {
     const std::size_t count = std::min<std::size_t>(pointers.size(), kUnset);
     for (std::size_t index = 0; index < count; ++index) {
       const auto tokens = splitPointer(pointers[index]);
-      if (!tokens) continue;  // not a pointer to a field: config validation reports it
+      if (!tokens) continue;  // see isFieldPointer(): the caller refuses these at start-up
       std::uint32_t node = 0;
       for (const std::string& token : *tokens) {
         std::uint32_t child = findChild(node, token);
@@ -427,7 +428,7 @@ struct Extractor::Impl {
     }
     // The '\r' becomes part of the padding, whose content simdjson ignores.
     const std::size_t padded = line.size() + kPadding;
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.back() == '\r') line.remove_suffix(1);
 
     if (line.size() > parser_.capacity()) {
       const std::size_t grown = std::max(line.size(), parser_.capacity() * 2);
@@ -504,7 +505,7 @@ struct Extractor::Impl {
       if (const error_code error = std::move(field_result).get(field)) return error;
       std::string_view key;
       if (const error_code error = fieldKey(field, key)) return error;
-      if (isStringBeforeColon(field.value())) return simdjson::TAPE_ERROR;
+      if (isBadValueStart(field.value())) return simdjson::TAPE_ERROR;
       const std::uint32_t child = findChild(node, key);
       error_code error = simdjson::SUCCESS;
       if (child != kNoNode) {
@@ -517,14 +518,25 @@ struct Extractor::Impl {
     return simdjson::SUCCESS;
   }
 
-  // skip_child() takes a string followed by ':' for a key and then swallows one '}' too many,
-  // so `{"a":"b":1}}` would be accepted, unless the first padding byte happens to be '}' (only
-  // then does simdjson count the brackets). Refusing that shape here keeps the outcome
-  // independent of the padding. The raw token runs up to the next token, so the byte after it
-  // is the next token's first.
-  static bool isStringBeforeColon(od::value& value) {
+  // On-demand skips an unread value with skip_child(), which trusts the value's first token: a
+  // string followed by ':' is taken for a key, and ':', ',', '}' or ']' are stepped over, after
+  // which it swallows one closing bracket too many. `{"a":"b":1}}` or `{"a"::[1]}` would then be
+  // accepted, unless the first padding byte happens to be '}' (only then does simdjson count
+  // the brackets). Refusing such a first token keeps the outcome independent of the padding.
+  // The raw token runs up to the next token, so the byte after it is the next token's first.
+  static bool isBadValueStart(od::value& value) {
     const std::string_view token = value.raw_json_token();
-    return token.front() == '"' && token.data()[token.size()] == ':';
+    switch (token.front()) {
+      case '"':
+        return token.data()[token.size()] == ':';
+      case ':':
+      case ',':
+      case '}':
+      case ']':
+        return true;
+      default:
+        return false;  // anything else is skipped (or parsed) as one value, as it should be
+    }
   }
 
   // Most keys have no escapes: compare them in place instead of unescaping each one (a copy
@@ -566,6 +578,7 @@ struct Extractor::Impl {
         if (const error_code error = value.get_array().get(array)) return error;
         for (auto element : array) {
           od::value item;
+          // get() is &&-qualified, hence the move of a trivially copyable result.
           if (const error_code error = std::move(element).get(item)) return error;
           if (const error_code error = validateValue(item, depth + 1)) return error;
         }

@@ -15,11 +15,11 @@
 namespace sqtail::parse {
 
 enum class RejectReason : std::uint8_t {
-  kInvalidJson,   // simdjson refused it (syntax, trailing content, bad escape, ...)
-  kNotObject,     // valid JSON, but not an object ("42", "[1]", "\"x\"")
-  kInvalidUtf8,   // the bytes are not UTF-8
-  kNulByte,       // a NUL byte anywhere in the line
-  kLineTooLong,   // longer than max_line_bytes (decided by the line reader, not here)
+  kInvalidJson,  // simdjson refused it (syntax, trailing content, bad escape, ...)
+  kNotObject,    // valid JSON, but not an object ("42", "[1]", "\"x\"")
+  kInvalidUtf8,  // the bytes are not UTF-8
+  kNulByte,      // a NUL byte anywhere in the line
+  kLineTooLong,  // longer than max_line_bytes (decided by the line reader, not here)
 };
 inline constexpr int kRejectReasonCount = 5;
 
@@ -52,6 +52,11 @@ class Extractor {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
+
+// True when `pointer` is an RFC 6901 pointer to a field: "/a/b", "~1" for '/', "~0" for '~'.
+// Extractor ignores other entries of a FieldMap ("", "message", "/a~2"), so the caller should
+// refuse them at start-up, naming the key.
+bool isFieldPointer(std::string_view pointer);
 
 // RFC 3339 ("2026-11-22T10:00:00Z", "...T10:00:00.123+02:00", space instead of 'T',
 // fraction of any length) to epoch milliseconds; nullopt when it is not one.

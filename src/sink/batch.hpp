@@ -42,7 +42,7 @@ struct FileCheckpoint {
   std::int64_t file_id;
   std::string source;
   std::string path;
-  std::uint64_t dev, inode, fingerprint;
+  std::uint64_t dev, inode, birth, fingerprint;
   std::uint32_t fingerprint_len;
   // xxh64 of the check_len bytes just before `offset`: a file rewritten in place while
   // sqtail was away has other bytes there, even when it is longer than the offset.

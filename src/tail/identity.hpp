@@ -14,6 +14,9 @@ struct Identity {
   std::uint64_t inode = 0;
   std::uint64_t fingerprint = 0;  // xxh64 of the first fingerprint_len bytes
   std::uint32_t fingerprint_len = 0;
+  // Birth time in ns (statx), 0 where the file system keeps none. A reused inode is born
+  // again, so this tells it from the old file even when both are empty.
+  std::uint64_t birth = 0;
 
   bool sameInode(std::uint64_t d, std::uint64_t i) const { return dev == d && inode == i; }
 };

@@ -210,6 +210,23 @@ std::string readFile(const std::string& path) {
   return ss.str();
 }
 
+bool handlesSigterm(pid_t pid) {
+  // The main thread shows SIGTERM unblocked while it waits in sigtimedwait (the kernel lifts
+  // the waited set during the wait); the workers it started after blocking show it blocked.
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+    std::ifstream status(task.path() / "status");
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("SigBlk:", 0) == 0 &&
+          ((std::stoull(line.substr(7), nullptr, 16) >> (SIGTERM - 1)) & 1)) {
+        return true;
+      }
+    }
+  }
+  return false;
+}
+
 std::int64_t bytesReadBy(pid_t pid) {
   std::ifstream io(fmt::format("/proc/{}/io", pid));
   std::string key;

@@ -81,6 +81,8 @@ std::string jsonLine(const std::string& tag, std::int64_t seq, const std::string
                      const std::string& category = "engine");
 std::int64_t fileSize(const std::string& path);
 std::string readFile(const std::string& path);
+// True once sqtail takes SIGTERM on its clean stop path (its threads block it).
+bool handlesSigterm(pid_t pid);
 // Bytes the process has read so far (rchar of /proc/PID/io), 0 if unknown.
 std::int64_t bytesReadBy(pid_t pid);
 

@@ -16,6 +16,7 @@ CREATE TABLE files(
   path            TEXT    NOT NULL,
   dev             INTEGER NOT NULL,
   inode           INTEGER NOT NULL,
+  birth           INTEGER NOT NULL DEFAULT 0,
   fingerprint     INTEGER NOT NULL,
   fingerprint_len INTEGER NOT NULL,
   check_hash      INTEGER NOT NULL DEFAULT 0,

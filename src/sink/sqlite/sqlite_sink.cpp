@@ -159,11 +159,11 @@ tl::expected<std::unique_ptr<SqliteSink>, DbError> SqliteSink::open(
       {&st->file,
        "INSERT INTO files(id, source, path, dev, inode, fingerprint, fingerprint_len, offset, "
        "line_no, size, state, lines, rejects, truncations, first_seen, last_seen, last_event_ts, "
-       "check_hash, check_len) "
+       "check_hash, check_len, birth) "
        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?15, ?16, ?17, "
-       "?18) "
+       "?18, ?19) "
        "ON CONFLICT(id) DO UPDATE SET path = excluded.path, dev = excluded.dev, "
-       "inode = excluded.inode, fingerprint = excluded.fingerprint, "
+       "inode = excluded.inode, birth = excluded.birth, fingerprint = excluded.fingerprint, "
        "fingerprint_len = excluded.fingerprint_len, check_hash = excluded.check_hash, "
        "check_len = excluded.check_len, offset = excluded.offset, "
        "line_no = excluded.line_no, size = excluded.size, state = excluded.state, "
@@ -195,8 +195,8 @@ tl::expected<std::vector<StoredFile>, DbError> SqliteSink::loadFiles() {
   sqlite3_stmt* st = nullptr;
   int rc = sqlite3_prepare_v2(db_,
                               "SELECT id, source, path, dev, inode, fingerprint, fingerprint_len, "
-                              "check_hash, check_len, offset, line_no, size, state FROM files "
-                              "ORDER BY id",
+                              "check_hash, check_len, offset, line_no, size, state, birth "
+                              "FROM files ORDER BY id",
                               -1, &st, nullptr);
   if (rc != SQLITE_OK) return tl::unexpected(dbError(db_, rc, "loading checkpoints"));
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -207,6 +207,7 @@ tl::expected<std::vector<StoredFile>, DbError> SqliteSink::loadFiles() {
     out.push_back(StoredFile{sqlite3_column_int64(st, 0), text(1), text(2),
                              static_cast<std::uint64_t>(sqlite3_column_int64(st, 3)),
                              static_cast<std::uint64_t>(sqlite3_column_int64(st, 4)),
+                             static_cast<std::uint64_t>(sqlite3_column_int64(st, 13)),
                              static_cast<std::uint64_t>(sqlite3_column_int64(st, 5)),
                              static_cast<std::uint32_t>(sqlite3_column_int64(st, 6)),
                              static_cast<std::uint64_t>(sqlite3_column_int64(st, 7)),
@@ -298,6 +299,7 @@ tl::expected<void, DbError> SqliteSink::commitOnce(const Batch& batch) {
     }
     s.file.bind(17, static_cast<std::int64_t>(f.check_hash));
     s.file.bind(18, f.check_len);
+    s.file.bind(19, static_cast<std::int64_t>(f.birth));
     if (auto r = check(s.file.step(), "update files"); !r) return r;
   }
   return check(s.commit.step(), "commit");

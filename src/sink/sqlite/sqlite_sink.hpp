@@ -22,7 +22,7 @@ inline constexpr int kSchemaVersion = 1;
 struct StoredFile {
   std::int64_t id;
   std::string source, path;
-  std::uint64_t dev, inode, fingerprint;
+  std::uint64_t dev, inode, birth, fingerprint;
   std::uint32_t fingerprint_len;
   std::uint64_t check_hash;
   std::uint32_t check_len;
