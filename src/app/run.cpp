@@ -12,6 +12,7 @@
 #include "app/handoff.hpp"
 #include "app/tail_loop.hpp"
 #include "sink/sqlite/sqlite_sink.hpp"
+#include "usage/usage.hpp"
 
 namespace sqtail::app {
 
@@ -61,6 +62,15 @@ int run(const config::Config& config, const RunOptions& options) {
     fmt::print(stderr, "sqtail: nothing to tail: give path patterns or a [[source]] in the config\n");
     return 2;
   }
+  usage::Pricing pricing = usage::builtinPricing();
+  if (!config.pricing.empty()) {
+    auto loaded = usage::loadPricing(config.pricing);
+    if (!loaded) {
+      fmt::print(stderr, "sqtail: {}\n", loaded.error());
+      return 2;
+    }
+    pricing = std::move(*loaded);
+  }
   auto sink = sink::SqliteSink::open(config.db);
   if (!sink) {
     fmt::print(stderr, "sqtail: cannot open database {}: {}\n", config.db.string(),
@@ -82,7 +92,7 @@ int run(const config::Config& config, const RunOptions& options) {
 
   Counters counters;
   Handoff handoff;
-  TailLoop loop(config, handoff, counters, std::move(*stored), options.once);
+  TailLoop loop(config, handoff, counters, std::move(*stored), options.once, pricing);
   std::thread writer([&] { writerLoop(**sink, handoff, counters); });
   std::thread tailer([&] { loop.run(); });
 

@@ -33,7 +33,7 @@ void addToEpoll(int epfd, int fd) {
 }  // namespace
 
 TailLoop::TailLoop(const config::Config& config, Handoff& handoff, Counters& counters,
-                   std::vector<sink::StoredFile> stored, bool once)
+                   std::vector<sink::StoredFile> stored, bool once, const usage::Pricing& pricing)
     : config_(config),
       handoff_(handoff),
       counters_(counters),
@@ -44,6 +44,7 @@ TailLoop::TailLoop(const config::Config& config, Handoff& handoff, Counters& cou
       reader_(config.read_chunk_bytes, config.max_line_bytes, parse::kPadding) {
   for (const auto& src : config_.sources) {
     extractors_.push_back(std::make_unique<parse::Extractor>(src.fields));
+    usage_.push_back(src.usage.empty() ? nullptr : std::make_unique<usage::Extractor>(pricing));
   }
   for (auto& s : stored) {
     next_id_ = std::max(next_id_, s.id + 1);
@@ -502,6 +503,15 @@ void TailLoop::onLine(File& f, const tail::LineReader::Line& line) {
                      put(fields->message), config_.store_raw ? batch_.put(text) : sink::Slice{}};
   batch_.events.push_back(row);
   f.lines_added++;
+  if (auto& agent = usage_[static_cast<std::size_t>(f.source)]) {
+    if (auto e = agent->extract(text, f.path)) {
+      batch_.usage.push_back(sink::UsageRow{
+          f.id, line.offset, e->ts_ms, batch_.put(e->dedup_key), batch_.put(e->project),
+          batch_.put(e->session), batch_.put(e->model), e->input, e->output,
+          e->cache_creation_5m, e->cache_creation_1h, e->cache_read, e->total(), e->cost_record,
+          e->cost_calc, e->sidechain});
+    }
+  }
   const std::int64_t ts = fields->ts_ms.value_or(wallMillis());
   f.last_event_ts = std::max(f.last_event_ts, ts);
   addRollup(f.source, ts / 60000, fields->category.value_or(""), fields->level.value_or(""),

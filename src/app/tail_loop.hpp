@@ -23,6 +23,7 @@
 #include "sys/sys.hpp"
 #include "tail/identity.hpp"
 #include "tail/line_reader.hpp"
+#include "usage/usage.hpp"
 #include "watch/discovery.hpp"
 #include "watch/inotify.hpp"
 
@@ -33,7 +34,7 @@ class TailLoop {
   using Clock = std::chrono::steady_clock;
 
   TailLoop(const config::Config& config, Handoff& handoff, Counters& counters,
-           std::vector<sink::StoredFile> stored, bool once);
+           std::vector<sink::StoredFile> stored, bool once, const usage::Pricing& pricing);
   ~TailLoop();
 
   // Runs until requestStop() (or, with once, until every file is read to its end).
@@ -115,6 +116,7 @@ class TailLoop {
   std::unique_ptr<watch::Discovery> discovery_;
   tail::LineReader reader_;
   std::vector<std::unique_ptr<parse::Extractor>> extractors_;
+  std::vector<std::unique_ptr<usage::Extractor>> usage_;  // per source; null: not a usage source
 
   std::unordered_map<std::int64_t, std::unique_ptr<File>> files_;
   std::unordered_map<std::string, File*> by_path_;

@@ -20,6 +20,7 @@ void addRunCommand(CLI::App& app, Action& action);
 void addFilesCommand(CLI::App& app, Action& action);
 void addStatsCommand(CLI::App& app, Action& action);
 void addQueryCommand(CLI::App& app, Action& action);
+void addUsageCommand(CLI::App& app, Action& action);
 
 // Shared by the read-side commands.
 std::optional<SQLite::Database> openReadOnly(const std::string& db);

@@ -18,6 +18,8 @@ constexpr const char* kExamples = R"(Examples:
   sqtail files --db stats.db                          tracked files, offsets, lag
   sqtail stats --db stats.db --by level,category --since 1h
   sqtail query --db stats.db "SELECT level, count(*) FROM events GROUP BY 1"
+  sqtail run --preset claude-code --db usage.db       Claude Code transcripts: tokens and cost
+  sqtail usage --db usage.db --by day,model           per day and model, as ccusage daily
 )";
 
 }  // namespace
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
   addFilesCommand(app, action);
   addStatsCommand(app, action);
   addQueryCommand(app, action);
+  addUsageCommand(app, action);
   app.add_subcommand("version", "Print the version")->callback([&action] {
     action = [] {
       fmt::print("sqtail {} (SQLite {}, schema {})\n", SQTAIL_VERSION, sqlite3_libversion(),

@@ -5,6 +5,7 @@
 #include "app/run.hpp"
 #include "cli/command.hpp"
 #include "config/config.hpp"
+#include "config/presets.hpp"
 
 namespace sqtail::cli {
 
@@ -12,7 +13,7 @@ namespace {
 
 struct RunFlags {
   std::string config_path, db, flush, read_from, source_name = "default";
-  std::vector<std::string> patterns, excludes;
+  std::vector<std::string> patterns, excludes, presets;
   bool once = false, no_raw = false, progress = false, no_progress = false;
 };
 
@@ -38,6 +39,14 @@ int runWith(const RunFlags& o) {
     cfg.flush_interval = *d;
   }
   if (o.no_raw) cfg.store_raw = false;
+  for (const auto& name : o.presets) {
+    auto src = config::preset(name);
+    if (!src) {
+      fmt::print(stderr, "sqtail: --preset {}: unknown preset (known: claude-code)\n", name);
+      return 2;
+    }
+    cfg.sources.push_back(std::move(*src));
+  }
   const auto read_from = o.read_from == "tail" ? config::ReadFrom::kTail : config::ReadFrom::kHead;
   if (!o.patterns.empty()) {
     config::Source src;
@@ -74,6 +83,7 @@ void addRunCommand(CLI::App& app, Action& action) {
   run->add_option("--read-from", o->read_from, "head|tail: where files new to the DB start")
       ->check(CLI::IsMember({"head", "tail"}));
   run->add_option("--source-name", o->source_name, "Source name for the patterns given here");
+  run->add_option("--preset", o->presets, "Add a built-in source: claude-code");
   run->add_flag("--progress", o->progress, "Draw a progress line (default with --once on a terminal)");
   run->add_flag("--no-progress", o->no_progress, "Never draw a progress line");
   run->callback([&action, o] { action = [o] { return runWith(*o); }; });

@@ -12,6 +12,8 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include "config/presets.hpp"
+
 namespace sqtail::config {
 namespace {
 
@@ -176,9 +178,11 @@ constexpr std::string_view kTopLevelKeys[] = {
     "rotate_wait",
     "poll_interval",
     "follow_symlinks",
+    "pricing",
     "source",
 };
-constexpr std::string_view kSourceKeys[] = {"name", "paths", "exclude", "read_from", "fields"};
+constexpr std::string_view kSourceKeys[] = {"name",   "paths",  "exclude", "read_from",
+                                            "fields", "preset", "usage"};
 constexpr std::string_view kFieldKeys[] = {"ts", "level", "category", "message"};
 
 struct SizeKey {
@@ -239,6 +243,8 @@ class Loader {
         if (auto wait = readDuration(node, name)) config.rotate_wait = *wait;
       } else if (name == "poll_interval") {
         if (auto interval = readDuration(node, name)) config.poll_interval = *interval;
+      } else if (name == "pricing") {
+        if (auto path = readString(node, name)) config.pricing = std::move(*path);
       } else if (name == "follow_symlinks") {
         if (const auto* value = node.as_boolean()) {
           config.follow_symlinks = value->get();
@@ -433,6 +439,21 @@ class Loader {
     const std::size_t errors_before = errors_.size();
     bool has_name = false;
     bool has_paths = false;
+    if (const auto* preset_node = table.get("preset")) {
+      // A preset fills the whole source in; the keys next to it override its values.
+      const std::string key = fmt::format("{}.preset", prefix);
+      if (auto name = readString(*preset_node, key)) {
+        if (auto preset_source = preset(*name)) {
+          source = std::move(*preset_source);
+          has_name = has_paths = true;
+          if (table.get("name") == nullptr) readSourceName(*preset_node, key, source.name, names);
+        } else {
+          error(*preset_node, fmt::format("key '{}': unknown preset {:?} (known: {})", key, *name,
+                                          fmt::join(presetNames(), ", ")));
+          has_name = has_paths = true;  // the one error that matters here
+        }
+      }
+    }
     for (auto&& [key, node] : table) {
       const std::string_view name = key.str();
       const std::string full_key = fmt::format("{}.{}", prefix, name);
@@ -458,6 +479,17 @@ class Loader {
         readReadFrom(node, full_key, source.read_from);
       } else if (name == "fields") {
         readFields(node, full_key, source.fields);
+      } else if (name == "preset") {
+        // Read above, before the keys that override it.
+      } else if (name == "usage") {
+        if (auto usage = readString(node, full_key)) {
+          if (*usage != "" && *usage != "claude-code") {
+            error(node, fmt::format("key '{}': expected \"claude-code\" or \"\", got {:?}",
+                                    full_key, *usage));
+          } else {
+            source.usage = std::move(*usage);
+          }
+        }
       } else if (std::find(std::begin(kTopLevelKeys), std::end(kTopLevelKeys), name) !=
                  std::end(kTopLevelKeys)) {
         // TOML puts every key after a [[source]] header into that source, a common slip.

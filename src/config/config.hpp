@@ -32,6 +32,8 @@ struct Source {
   std::vector<std::string> exclude;  // globs matched against the full path
   ReadFrom read_from = ReadFrom::kHead;
   FieldMap fields;
+  // "claude-code": lines are also read as agent usage entries into the `usage` table.
+  std::string usage;
 
   friend bool operator==(const Source&, const Source&) = default;
 };
@@ -50,6 +52,7 @@ struct Config {
                                                   // long after its last write, then closes
   std::chrono::milliseconds poll_interval{1000};  // rescan period where inotify cannot watch
   bool follow_symlinks = false;                   // follow links whose target leaves the roots
+  std::filesystem::path pricing;                  // model prices for `usage`; empty: built in
   std::vector<Source> sources;
 
   friend bool operator==(const Config&, const Config&) = default;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,6 +55,16 @@ struct FileCheckpoint {
   std::int64_t last_event_ts;  // epoch ms of the newest event in the batch, 0 if none
 };
 
+// One agent usage entry (preset claude-code), upserted by its dedup key.
+struct UsageRow {
+  std::int64_t file_id, offset, ts_ms;
+  Slice dedup_key, project, session, model;
+  std::int64_t input, output, cache_creation_5m, cache_creation_1h, cache_read, total;
+  std::optional<double> cost_record;
+  double cost_calc;
+  bool sidechain;
+};
+
 struct RollupRow {
   std::int64_t minute;  // epoch minutes
   std::string source, category, level;
@@ -66,13 +77,14 @@ struct Batch {
   std::vector<RejectRow> rejects;
   std::vector<FileCheckpoint> files;
   std::vector<RollupRow> rollups;
+  std::vector<UsageRow> usage;
   std::int64_t input_bytes = 0;  // bytes of source lines covered
 
   // What the batch holds in memory: counted against max_buffer_bytes.
   std::size_t memoryBytes() const {
     return arena.capacity() + events.capacity() * sizeof(EventRow) +
            rejects.capacity() * sizeof(RejectRow) + files.capacity() * sizeof(FileCheckpoint) +
-           rollups.size() * (sizeof(RollupRow) + 48);
+           rollups.size() * (sizeof(RollupRow) + 48) + usage.capacity() * sizeof(UsageRow);
   }
   bool empty() const { return events.empty() && rejects.empty() && files.empty(); }
 

@@ -303,26 +303,6 @@ PathParts splitPath(std::string_view path) {
   return out;
 }
 
-std::vector<std::string> claudeProjectGlobs(const char* claude_config_dir, const char* home) {
-  constexpr std::string_view kGlob = "/projects/**/*.jsonl";
-  std::vector<std::string> globs;
-  std::string_view dirs = claude_config_dir != nullptr ? claude_config_dir : "";
-  while (!dirs.empty()) {
-    const std::size_t comma = dirs.find(',');
-    std::string_view dir = dirs.substr(0, comma);
-    dirs = comma == std::string_view::npos ? std::string_view{} : dirs.substr(comma + 1);
-    while (!dir.empty() && (dir.front() == ' ' || dir.front() == '\t')) dir.remove_prefix(1);
-    while (!dir.empty() && (dir.back() == ' ' || dir.back() == '\t')) dir.remove_suffix(1);
-    while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
-    if (dir.empty()) continue;
-    std::string glob = std::string(dir) + std::string(kGlob);
-    if (std::find(globs.begin(), globs.end(), glob) == globs.end()) globs.push_back(glob);
-  }
-  if (!globs.empty()) return globs;
-  const std::string base = home != nullptr ? home : "";
-  return {base + "/.config/claude" + std::string(kGlob), base + "/.claude" + std::string(kGlob)};
-}
-
 struct Extractor::Impl {
   explicit Impl(Pricing p) : pricing(std::move(p)) {}
 

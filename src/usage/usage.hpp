@@ -110,10 +110,6 @@ struct PathParts {
 };
 PathParts splitPath(std::string_view path);
 
-// The preset's globs, as ccusage finds its data: each comma-separated entry of
-// $CLAUDE_CONFIG_DIR + "/projects/**/*.jsonl" when that is set and not blank, else
-// ~/.config/claude/projects/**/*.jsonl and ~/.claude/projects/**/*.jsonl.
-std::vector<std::string> claudeProjectGlobs(const char* claude_config_dir, const char* home);
 
 // ---- The `sqtail usage` report ------------------------------------------------------------
 

@@ -42,7 +42,8 @@ Process Process::start(const std::vector<std::string>& args, const std::string& 
                        const std::string& log_dir) {
   static int counter = 0;
   Process p;
-  const std::string out_path = fmt::format("{}/sqtail-{}.out", log_dir, ++counter);
+  p.out_path_ = fmt::format("{}/sqtail-{}.out", log_dir, ++counter);
+  const std::string& out_path = p.out_path_;
   p.err_path_ = fmt::format("{}/sqtail-{}.err", log_dir, counter);
   std::vector<std::string> argv_s = {binary()};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
@@ -69,7 +70,10 @@ Process Process::start(const std::vector<std::string>& args, const std::string& 
 }
 
 Process::Process(Process&& o) noexcept
-    : pid_(std::exchange(o.pid_, -1)), err_path_(std::move(o.err_path_)), status_(o.status_) {}
+    : pid_(std::exchange(o.pid_, -1)),
+      out_path_(std::move(o.out_path_)),
+      err_path_(std::move(o.err_path_)),
+      status_(o.status_) {}
 
 Process& Process::operator=(Process&& o) noexcept {
   if (this != &o) {
@@ -78,6 +82,7 @@ Process& Process::operator=(Process&& o) noexcept {
       ::waitpid(pid_, nullptr, 0);
     }
     pid_ = std::exchange(o.pid_, -1);
+    out_path_ = std::move(o.out_path_);
     err_path_ = std::move(o.err_path_);
     status_ = o.status_;
   }

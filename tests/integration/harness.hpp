@@ -45,10 +45,12 @@ class Process {
   std::optional<int> wait(std::chrono::milliseconds timeout);
   bool running();
   std::string stderrText() const;
+  const std::string& stdoutPath() const { return out_path_; }
 
  private:
   Process() = default;
   pid_t pid_ = -1;
+  std::string out_path_;
   std::string err_path_;
   std::optional<int> status_;
 };

@@ -5,10 +5,12 @@
 #include <array>
 #include <string_view>
 
+#include "sink/sqlite/usage_sql.hpp"
+
 namespace sqtail::sink {
 
 // kMigrations[i] takes a DB from user_version i to i + 1. Append; never edit a shipped step.
-inline constexpr std::array<std::string_view, 1> kMigrations = {
+inline constexpr std::array<std::string_view, 2> kMigrations = {
     R"sql(
 CREATE TABLE files(
   id              INTEGER PRIMARY KEY,
@@ -64,6 +66,7 @@ CREATE TABLE stats_minute(
   PRIMARY KEY(minute, source, category, level)
 ) WITHOUT ROWID;
 )sql",
+    kUsageSchema,
 };
 
 }  // namespace sqtail::sink

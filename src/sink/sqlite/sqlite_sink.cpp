@@ -10,6 +10,7 @@
 #include <fmt/core.h>
 
 #include "sink/sqlite/schema.hpp"
+#include "sink/sqlite/usage_sql.hpp"
 
 namespace sqtail::sink {
 
@@ -50,6 +51,7 @@ class Stmt {
   }
   void bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
   void bindNull(int i) { sqlite3_bind_null(stmt_, i); }
+  void bindDouble(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
   // The batch outlives the step, so SQLite need not copy.
   void bindText(int i, std::string_view s) {
     sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_STATIC);
@@ -86,7 +88,7 @@ bool DbError::transient() const {
 }
 
 struct SqliteSink::Statements {
-  Stmt begin, commit, rollback, event, reject, file, rollup;
+  Stmt begin, commit, rollback, event, reject, file, rollup, usage;
 };
 
 tl::expected<void, DbError> migrate(sqlite3* db) {
@@ -171,6 +173,7 @@ tl::expected<std::unique_ptr<SqliteSink>, DbError> SqliteSink::open(
        "truncations = truncations + excluded.truncations, last_seen = excluded.last_seen, "
        "last_event_ts = coalesce(max(last_event_ts, excluded.last_event_ts), "
        "last_event_ts, excluded.last_event_ts)"},
+      {&st->usage, kUsageUpsert},
       {&st->rollup,
        "INSERT INTO stats_minute(minute, source, category, level, lines, bytes) "
        "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO UPDATE SET "
@@ -275,6 +278,29 @@ tl::expected<void, DbError> SqliteSink::commitOnce(const Batch& batch) {
     s.rollup.bind(5, r.lines);
     s.rollup.bind(6, r.bytes);
     if (auto res = check(s.rollup.step(), "update stats_minute"); !res) return res;
+  }
+  for (const auto& u : batch.usage) {
+    s.usage.bindText(1, batch.view(u.dedup_key));
+    s.usage.bind(2, u.file_id);
+    s.usage.bind(3, u.offset);
+    s.usage.bind(4, u.ts_ms);
+    s.usage.bindText(5, batch.view(u.project));
+    s.usage.bindText(6, batch.view(u.session));
+    s.usage.bindText(7, batch.view(u.model));
+    s.usage.bind(8, u.input);
+    s.usage.bind(9, u.output);
+    s.usage.bind(10, u.cache_creation_5m);
+    s.usage.bind(11, u.cache_creation_1h);
+    s.usage.bind(12, u.cache_read);
+    if (u.cost_record) {
+      s.usage.bindDouble(13, *u.cost_record);
+    } else {
+      s.usage.bindNull(13);
+    }
+    s.usage.bindDouble(14, u.cost_calc);
+    s.usage.bind(15, u.sidechain ? 1 : 0);
+    s.usage.bind(16, u.total);
+    if (auto r = check(s.usage.step(), "upsert usage"); !r) return r;
   }
   for (const auto& f : batch.files) {
     s.file.bind(1, f.file_id);

@@ -17,7 +17,7 @@ struct sqlite3;
 
 namespace sqtail::sink {
 
-inline constexpr int kSchemaVersion = 1;
+inline constexpr int kSchemaVersion = 2;
 
 struct StoredFile {
   std::int64_t id;

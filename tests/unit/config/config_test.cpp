@@ -275,14 +275,54 @@ paths = ["y"]
             "t.toml:7: unknown key 'source[1].pathz' (did you mean 'paths'?)");
 }
 
-TEST(LoadErrors, UnknownSourceKeyListsTheKnownOnes) {
+TEST(LoadErrors, UnknownSourceKeySuggestsTheClosestOne) {
   EXPECT_EQ(errorOf(R"([[source]]
 name = "app"
 paths = ["a"]
-preset = "claude-code"
+presets = "claude-code"
 )"),
-            "t.toml:4: unknown key 'source[0].preset' (expected one of: name, paths, exclude, "
-            "read_from, fields)");
+            "t.toml:4: unknown key 'source[0].presets' (did you mean 'preset'?)");
+}
+
+TEST(Presets, ClaudeCodeFillsTheSourceAndKeysBesideItOverride) {
+  setenv("CLAUDE_CONFIG_DIR", "/cfg/a, /cfg/b/", 1);
+  const Config config = load(R"([[source]]
+preset = "claude-code"
+
+[[source]]
+preset = "claude-code"
+name = "agents-2"
+paths = ["/elsewhere/**/*.jsonl"]
+read_from = "tail"
+)");
+  unsetenv("CLAUDE_CONFIG_DIR");
+  ASSERT_EQ(config.sources.size(), 2u);
+  const Source& a = config.sources[0];
+  EXPECT_EQ(a.name, "claude-code");
+  EXPECT_EQ(a.usage, "claude-code");
+  EXPECT_EQ(a.paths, (std::vector<std::string>{"/cfg/a/projects/**/*.jsonl",
+                                               "/cfg/b/projects/**/*.jsonl"}));
+  EXPECT_EQ(a.fields.ts, (std::vector<std::string>{"/timestamp"}));
+  EXPECT_EQ(a.fields.category, (std::vector<std::string>{"/type"}));
+  const Source& b = config.sources[1];
+  EXPECT_EQ(b.name, "agents-2");
+  EXPECT_EQ(b.usage, "claude-code");
+  EXPECT_EQ(b.paths, (std::vector<std::string>{"/elsewhere/**/*.jsonl"}));
+  EXPECT_EQ(b.read_from, ReadFrom::kTail);
+}
+
+TEST(Presets, UnknownPresetAndBadUsageAndPricingKey) {
+  EXPECT_EQ(errorOf(R"([[source]]
+preset = "codex"
+)"),
+            "t.toml:2: key 'source[0].preset': unknown preset \"codex\" (known: claude-code)");
+  EXPECT_EQ(errorOf(R"([[source]]
+name = "x"
+paths = ["a"]
+usage = "gemini"
+)"),
+            "t.toml:4: key 'source[0].usage': expected \"claude-code\" or \"\", got \"gemini\"");
+  EXPECT_EQ(load("pricing = \"conf/pricing.toml\"\n").pricing, "conf/pricing.toml");
 }
 
 TEST(LoadErrors, TopLevelKeyAfterSource) {
