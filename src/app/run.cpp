@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <thread>
 
@@ -10,7 +11,9 @@
 
 #include "app/counters.hpp"
 #include "app/handoff.hpp"
+#include "app/metrics.hpp"
 #include "app/tail_loop.hpp"
+#include "obs/http_server.hpp"
 #include "sink/sqlite/sqlite_sink.hpp"
 #include "usage/usage.hpp"
 
@@ -21,15 +24,32 @@ namespace {
 // The writer thread: commits batches in order, retrying a failing commit (busy, full disk,
 // read-only) with capped backoff. A batch is never dropped: until it commits, its memory
 // stays charged and the tail thread stops reading.
-void writerLoop(sink::SqliteSink& sink, Handoff& handoff, Counters& counters) {
+void writerLoop(sink::SqliteSink& sink, Handoff& handoff, Counters& counters,
+                const SinkMetrics& metrics) {
+  using Clock = std::chrono::steady_clock;
   sink::Batch batch;
   std::size_t charged = 0;
   while (handoff.pop(batch, charged)) {
     auto backoff = std::chrono::milliseconds(50);
     for (int attempt = 1;; ++attempt) {
+      const auto started = Clock::now();
       auto r = sink.commit(batch);
-      if (r) break;
+      if (r) {
+        const auto done = Clock::now();
+        const auto rows = batch.events.size() + batch.rejects.size();
+        metrics.duration.observe(std::chrono::duration<double>(done - started).count());
+        metrics.records.add(rows);
+        metrics.batches.inc();
+        if (metrics.health != nullptr) metrics.health->commitSucceeded();
+        metrics.rows.observe(static_cast<double>(rows));
+        if (batch.first_read != Clock::time_point{}) {
+          metrics.lag.observe(std::chrono::duration<double>(done - batch.first_read).count());
+        }
+        break;
+      }
       counters.commit_failures++;
+      metrics.failures.inc();
+      if (metrics.health != nullptr) metrics.health->commitFailed();
       if (attempt == 1 || attempt % 20 == 0) {
         fmt::print(stderr, "sqtail: warning: commit failed ({}), retrying (attempt {})\n",
                    r.error().message, attempt);
@@ -90,15 +110,34 @@ int run(const config::Config& config, const RunOptions& options) {
   sigaddset(&sigs, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
+  obs::Registry registry;
+  obs::addProcessCollector(registry);
+  obs::addDatabaseCollector(registry, config.db);
+  registry.gauge(obs::MetricId::kBufferCapBytes).set(static_cast<double>(config.max_buffer_bytes));
+  obs::Health health;
+  const SinkMetrics sqlite_metrics = SinkMetrics::resolve(registry, health, "sqlite");
+  std::unique_ptr<obs::HttpServer> http;
+  if (config.http) {
+    auto server = obs::HttpServer::start(*config.http, registry, health);
+    if (!server) {
+      fmt::print(stderr, "sqtail: {}\n", server.error());
+      return 1;
+    }
+    http = std::move(*server);
+    fmt::print(stderr, "sqtail: serving /metrics and /health on {}:{}\n", config.http->host,
+               http->port());
+  }
+
   Counters counters;
   Handoff handoff;
-  TailLoop loop(config, handoff, counters, std::move(*stored), options.once, pricing);
-  std::thread writer([&] { writerLoop(**sink, handoff, counters); });
+  TailLoop loop(config, handoff, counters, std::move(*stored), options.once, pricing,
+                TailMetrics::resolve(registry, health, config));
+  std::thread writer([&] { writerLoop(**sink, handoff, counters, sqlite_metrics); });
   std::thread tailer([&] { loop.run(); });
 
   const auto start = std::chrono::steady_clock::now();
   int signals = 0;
-  bool done = false;
+  std::atomic<bool> done{false};
   std::thread joiner([&] {
     tailer.join();
     writer.join();
@@ -135,6 +174,7 @@ int run(const config::Config& config, const RunOptions& options) {
     }
   }
   joiner.join();
+  if (http) http->stop();  // before the registry and health it reads go away
   if (options.progress) fmt::print(stderr, "\n");
   if (options.once) {
     const double secs =

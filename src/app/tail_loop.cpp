@@ -33,15 +33,21 @@ void addToEpoll(int epfd, int fd) {
 }  // namespace
 
 TailLoop::TailLoop(const config::Config& config, Handoff& handoff, Counters& counters,
-                   std::vector<sink::StoredFile> stored, bool once, const usage::Pricing& pricing)
+                   std::vector<sink::StoredFile> stored, bool once, const usage::Pricing& pricing,
+                   TailMetrics metrics)
     : config_(config),
       handoff_(handoff),
       counters_(counters),
+      metrics_(std::move(metrics)),
       once_(once),
       cwd_(std::filesystem::current_path().string()),
       epoll_(epoll_create1(EPOLL_CLOEXEC)),
       stop_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       reader_(config.read_chunk_bytes, config.max_line_bytes, parse::kPadding) {
+  // Without a registry (tests), the handles write to a scratch cell.
+  const std::size_t n = config_.sources.size();
+  for (auto* v : {&metrics_.lines_read, &metrics_.bytes_read, &metrics_.rotated, &metrics_.truncated}) v->resize(n);
+  metrics_.files_tracked.resize(n);
   for (const auto& src : config_.sources) {
     extractors_.push_back(std::make_unique<parse::Extractor>(src.fields));
     usage_.push_back(src.usage.empty() ? nullptr : std::make_unique<usage::Extractor>(pricing));
@@ -170,6 +176,7 @@ bool TailLoop::resumeFromStored(File& f, const sink::StoredFile& prev) {
     f.checked_offset = -1;
     f.truncations_added = 1;
     counters_.truncations++;
+    metrics_.truncated[static_cast<std::size_t>(f.source)].inc();
   }
   return true;
 }
@@ -298,6 +305,7 @@ void TailLoop::track(std::unique_ptr<File> file) {
   for (const auto& alias : f.aliases) by_path_[alias] = &f;
   by_inode_[{f.identity.dev, f.identity.inode}] = &f;
   counters_.files_tracked++;
+  metrics_.files_tracked[static_cast<std::size_t>(f.source)].inc();
   counters_.backlog_bytes += std::max<std::int64_t>(0, f.size - f.pos.offset);
   files_[f.id] = std::move(file);
   markDirty(f);
@@ -339,6 +347,10 @@ void TailLoop::detach(File& f, std::string_view state) {
   f.detached = true;
   f.state = state;
   f.close_at = Clock::now() + config_.rotate_wait;
+  if (state == "deleted") {
+    f.deleted_bytes = f.size;
+    metrics_.deleted_bytes.add(static_cast<double>(f.size));
+  }
   unmapPaths(f);
   markDirty(f);
   enqueue(f);
@@ -351,6 +363,11 @@ void TailLoop::closeFile(File& f) {
   unmapPaths(f);
   by_inode_.erase({f.identity.dev, f.identity.inode});
   counters_.files_tracked--;
+  metrics_.files_tracked[static_cast<std::size_t>(f.source)].dec();
+  // Counted at close: a file renamed away and back is one rotation at most.
+  if (f.state == "rotated") metrics_.rotated[static_cast<std::size_t>(f.source)].inc();
+  metrics_.deleted_bytes.add(-static_cast<double>(f.deleted_bytes));
+  f.deleted_bytes = 0;
   markDirty(f);
   closing_.push_back(f.id);
 }
@@ -438,6 +455,7 @@ bool TailLoop::readTurn(File& f) {
     f.truncations_added++;
     f.state = "active";
     counters_.truncations++;
+    metrics_.truncated[static_cast<std::size_t>(f.source)].inc();
     markDirty(f);
   }
   if (size != f.size) {
@@ -478,6 +496,9 @@ bool TailLoop::readTurn(File& f) {
 void TailLoop::onLine(File& f, const tail::LineReader::Line& line) {
   counters_.lines_read++;
   counters_.bytes_read += line.length;
+  metrics_.lines_read[static_cast<std::size_t>(f.source)].inc();
+  metrics_.bytes_read[static_cast<std::size_t>(f.source)].add(static_cast<std::uint64_t>(line.length));
+  if (batch_.first_read == Clock::time_point{}) batch_.first_read = Clock::now();
   batch_.input_bytes += line.length;
   if (line.too_long) {
     addReject(f, line, line.text, parse::RejectReason::kLineTooLong);
@@ -521,6 +542,7 @@ void TailLoop::onLine(File& f, const tail::LineReader::Line& line) {
 void TailLoop::addReject(File& f, const tail::LineReader::Line& line, std::string_view text,
                          parse::RejectReason reason) {
   counters_.rejects++;
+  metrics_.rejects[static_cast<std::size_t>(reason)].inc();
   f.rejects_added++;
   batch_.rejects.push_back(sink::RejectRow{
       f.id, line.offset, line.line_no, parse::reasonName(reason), line.length,
@@ -565,12 +587,26 @@ void TailLoop::seal() {
         agg.level, agg.lines, agg.bytes});
   }
   rollups_.clear();
+  reportGauges();
   for (auto id : closing_) files_.erase(id);
   closing_.clear();
   batch_deadline_ = {};
   if (batch_.empty()) return;
   handoff_.push(std::move(batch_));
   batch_ = sink::Batch{};
+}
+
+void TailLoop::reportGauges() {
+  if (inotify_) metrics_.inotify_watches.set(static_cast<double>(inotify_->watchCount()));
+  metrics_.buffered.set(static_cast<double>(handoff_.used() + batch_.memoryBytes()));
+  const auto now = Clock::now();
+  if (metrics_.health != nullptr && now >= next_lag_report_) {
+    // At most once a second: a scan of every file. Sizes are as of each file's last turn.
+    std::int64_t lag = 0;
+    for (const auto& [id, f] : files_) lag = std::max(lag, f->size - f->pos.offset);
+    metrics_.health->setMaxFileLag(static_cast<std::uint64_t>(lag));
+    next_lag_report_ = now + std::chrono::seconds(1);
+  }
 }
 
 bool TailLoop::budgetAllowsRead() const {
@@ -596,6 +632,7 @@ void TailLoop::onInotify(const watch::Event& ev) {
   if (ev.mask & IN_Q_OVERFLOW) {
     // Events were lost: reconcile everything against the file system.
     counters_.inotify_overflows++;
+    metrics_.inotify_overflows.inc();
     fmt::print(stderr, "sqtail: warning: inotify queue overflowed; rescanning every file\n");
     rescan_pending_ = true;
     return;
@@ -726,6 +763,10 @@ void TailLoop::run() {
   }
   stored_.clear();
   if (discovery_->watchFailures() > 0) polling_ = true;
+  if (polling_) {
+    metrics_.polling_fallbacks.inc();
+    if (metrics_.health != nullptr) metrics_.health->setPolling(true);
+  }
   next_poll_ = Clock::now() + config_.poll_interval;
 
   addToEpoll(epoll_.get(), stop_.get());
@@ -739,9 +780,16 @@ void TailLoop::run() {
     for (int turns = 0; !ready_.empty() && turns < 64; ++turns) {
       if (!budgetAllowsRead()) {
         paused = true;
+        if (paused_since_ == Clock::time_point{}) paused_since_ = Clock::now();
         counters_.backpressure_waits++;
         if (!batch_.empty() || !dirty_.empty()) seal();  // let the writer catch up
         break;
+      }
+      if (paused_since_ != Clock::time_point{}) {
+        metrics_.backpressure_us.add(static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - paused_since_)
+                .count()));
+        paused_since_ = {};
       }
       File* f = ready_.front();
       ready_.pop_front();

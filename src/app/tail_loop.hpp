@@ -16,6 +16,7 @@
 
 #include "app/counters.hpp"
 #include "app/handoff.hpp"
+#include "app/metrics.hpp"
 #include "config/config.hpp"
 #include "parse/extractor.hpp"
 #include "sink/batch.hpp"
@@ -34,7 +35,8 @@ class TailLoop {
   using Clock = std::chrono::steady_clock;
 
   TailLoop(const config::Config& config, Handoff& handoff, Counters& counters,
-           std::vector<sink::StoredFile> stored, bool once, const usage::Pricing& pricing);
+           std::vector<sink::StoredFile> stored, bool once, const usage::Pricing& pricing,
+           TailMetrics metrics = {});
   ~TailLoop();
 
   // Runs until requestStop() (or, with once, until every file is read to its end).
@@ -61,6 +63,7 @@ class TailLoop {
     Clock::time_point close_at{};
     bool dirty = false;  // has a change the next batch must checkpoint
     bool closed = false;  // drained and closed; dropped after its last checkpoint is sealed
+    std::int64_t deleted_bytes = 0;  // counted in sqtail_deleted_file_bytes while held
     std::int64_t lines_added = 0, rejects_added = 0, truncations_added = 0, last_event_ts = 0;
   };
   struct RollupAgg {
@@ -102,12 +105,14 @@ class TailLoop {
   void rescan();
   void seal();
   bool budgetAllowsRead() const;
+  void reportGauges();
   int timeoutMs(Clock::time_point now) const;
   void checkpointStoredAs(const sink::StoredFile& s, std::string_view state);
 
   const config::Config& config_;
   Handoff& handoff_;
   Counters& counters_;
+  TailMetrics metrics_;
   bool once_;
   std::string cwd_;
   sys::Fd epoll_;
@@ -140,6 +145,8 @@ class TailLoop {
   bool rescan_pending_ = false;
   bool polling_ = false;  // inotify unavailable or a watch failed: rescan on a timer
   Clock::time_point next_poll_{};
+  Clock::time_point paused_since_{};  // reading paused for backpressure since, or {}
+  Clock::time_point next_lag_report_{};
 };
 
 }  // namespace sqtail::app

@@ -179,6 +179,7 @@ constexpr std::string_view kTopLevelKeys[] = {
     "poll_interval",
     "follow_symlinks",
     "pricing",
+    "http",
     "source",
 };
 constexpr std::string_view kSourceKeys[] = {"name",   "paths",  "exclude", "read_from",
@@ -243,6 +244,17 @@ class Loader {
         if (auto wait = readDuration(node, name)) config.rotate_wait = *wait;
       } else if (name == "poll_interval") {
         if (auto interval = readDuration(node, name)) config.poll_interval = *interval;
+      } else if (name == "http") {
+        if (const auto* table = node.as_table()) {
+          auto http = obs::readHttpTable(*table);
+          if (http) {
+            config.http = std::move(*http);
+          } else {
+            for (auto& problem : http.error()) error(problem.line, std::move(problem.text));
+          }
+        } else {
+          wrongType(node, name, "a table ([http])");
+        }
       } else if (name == "pricing") {
         if (auto path = readString(node, name)) config.pricing = std::move(*path);
       } else if (name == "follow_symlinks") {

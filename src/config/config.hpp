@@ -12,6 +12,8 @@
 
 #include <tl/expected.hpp>
 
+#include "obs/http_config.hpp"
+
 namespace sqtail::config {
 
 enum class ReadFrom { kHead, kTail };
@@ -52,6 +54,7 @@ struct Config {
                                                   // long after its last write, then closes
   std::chrono::milliseconds poll_interval{1000};  // rescan period where inotify cannot watch
   bool follow_symlinks = false;                   // follow links whose target leaves the roots
+  std::optional<obs::HttpConfig> http;             // [http]: /metrics and /health; off if absent
   std::filesystem::path pricing;                  // model prices for `usage`; empty: built in
   std::vector<Source> sources;
 

@@ -42,6 +42,13 @@ class SinkHealth {
     last_failure_.store(now.time_since_epoch().count(), std::memory_order_relaxed);
   }
 
+  // A success ends the failing state at once: /health is ok again when the fault clears.
+  void commitSucceeded() noexcept {
+    if (last_failure_.load(std::memory_order_relaxed) != kNever) {
+      last_failure_.store(kNever, std::memory_order_relaxed);
+    }
+  }
+
   const std::string& name() const { return name_; }
   std::optional<Clock::time_point> lastFailure() const noexcept {
     const Clock::rep t = last_failure_.load(std::memory_order_relaxed);

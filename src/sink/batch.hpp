@@ -3,6 +3,7 @@
 // moved to the writer; never shared.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -79,6 +80,9 @@ struct Batch {
   std::vector<RollupRow> rollups;
   std::vector<UsageRow> usage;
   std::int64_t input_bytes = 0;  // bytes of source lines covered
+  // When its first line was read (just after it was appended, when keeping up): the start
+  // of append-to-commit lag.
+  std::chrono::steady_clock::time_point first_read{};
 
   // What the batch holds in memory: counted against max_buffer_bytes.
   std::size_t memoryBytes() const {

@@ -71,7 +71,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!sameResult(a, b)) std::abort();
 
   if (!a && size < 2000) {
-    simdjson::dom::parser dom;
+    static simdjson::dom::parser dom;
     simdjson::dom::element root;
     const simdjson::padded_string padded(input);
     if (dom.parse(padded).get(root) == simdjson::SUCCESS && root.is_object()) std::abort();

@@ -3,11 +3,16 @@
 #include <gtest/gtest.h>
 
 #include <ctime>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
 
 namespace sqtail::parse {
+
+// Readable failure messages (found by ADL for RejectReason and optional<RejectReason>).
+void PrintTo(RejectReason reason, std::ostream* out) { *out << reasonName(reason); }
+
 namespace {
 
 using namespace std::string_literals;
@@ -23,6 +28,20 @@ struct Result {
 
   bool operator==(const Result&) const = default;
 };
+
+void PrintTo(const Result& result, std::ostream* out) {
+  if (!result.ok) {
+    *out << "rejected(" << reasonName(result.reason) << ")";
+    return;
+  }
+  const auto show = [&](const char* name, const std::optional<std::string>& value) {
+    *out << " " << name << "=" << (value ? "\"" + *value + "\"" : "-");
+  };
+  *out << "ok ts=" << (result.ts ? std::to_string(*result.ts) : "-");
+  show("level", result.level);
+  show("category", result.category);
+  show("message", result.message);
+}
 
 std::optional<std::string> copy(const std::optional<std::string_view>& view) {
   if (!view) return std::nullopt;
@@ -71,8 +90,7 @@ Result run(Extractor& extractor, std::string_view line) {
     buffer.reserve(line.size() + kPadding);
     buffer.append(line);
     buffer.append(padding);
-    const Result result =
-        toResult(extractor.extract(std::string_view(buffer.data(), line.size())));
+    const Result result = toResult(extractor.extract(std::string_view(buffer.data(), line.size())));
     if (!first) {
       first = result;
     } else {
@@ -135,9 +153,9 @@ TEST(ExtractorDefaults, EveryMessagePointer) {
 }
 
 TEST(ExtractorDefaults, AllFieldsTogetherAmongOthers) {
-  const Result r = run(
-      R"({"pid":42,"ts":"2026-11-22T10:00:00.250Z","extra":{"a":[1,2,{"b":null}]},)"
-      R"("level":"info","logger":"http","msg":"GET / 200","tags":["x","y"]})");
+  const Result r =
+      run(R"({"pid":42,"ts":"2026-11-22T10:00:00.250Z","extra":{"a":[1,2,{"b":null}]},)"
+          R"("level":"info","logger":"http","msg":"GET / 200","tags":["x","y"]})");
   ASSERT_TRUE(r.ok);
   EXPECT_EQ(r.ts, kNov22 + 250);
   EXPECT_EQ(r.level, "info");
@@ -234,10 +252,9 @@ TEST(ExtractorPointers, NestedPointers) {
   map.category = {"/message/usage/input_tokens"};
   map.message = {"/message/content/text", "/message/role"};
   const Result r = runWith(
-      map,
-      R"({"meta":{"host":"h","time":{"unix":1795341600}},"log":{"level":"ERR"},)"
-      R"("message":{"role":"assistant","usage":{"output_tokens":5,"input_tokens":1234},)"
-      R"("content":[{"text":"not an object path"}]}})");
+      map, R"({"meta":{"host":"h","time":{"unix":1795341600}},"log":{"level":"ERR"},)"
+           R"("message":{"role":"assistant","usage":{"output_tokens":5,"input_tokens":1234},)"
+           R"("content":[{"text":"not an object path"}]}})");
   ASSERT_TRUE(r.ok);
   EXPECT_EQ(r.ts, kNov22);
   EXPECT_EQ(r.level, "error");
@@ -302,6 +319,15 @@ TEST(ExtractorPointers, EmptyKeyAndInvalidPointers) {
   const Result r = runWith(map, R"({"message":"no","bad~2":"no","":"empty key"})");
   ASSERT_TRUE(r.ok);
   EXPECT_EQ(r.message, "empty key");
+}
+
+TEST(ExtractorPointers, IsFieldPointer) {
+  for (const char* good : {"/", "/a", "/a/b/c", "/a~0b", "/a~1b", "/~01", "//", "/@timestamp"}) {
+    EXPECT_TRUE(isFieldPointer(good)) << good;
+  }
+  for (const char* bad : {"", "a", "a/b", "/a~", "/a~2", "/~x", "#/a"}) {
+    EXPECT_FALSE(isFieldPointer(bad)) << bad;
+  }
 }
 
 TEST(ExtractorPointers, EmptyFieldMapStillValidates) {
@@ -466,9 +492,10 @@ TEST(ExtractorValues, ViewsOutliveTheLineBuffer) {
   EXPECT_EQ(out->level, "35");
   EXPECT_EQ(out->ts_ms, kNov22);
 
-  buffer = std::string(R"({"message":"unescaped \u00e9","category":"c"})") +
-           std::string(kPadding, ' ');
-  const auto strings = extractor.extract(std::string_view(buffer).substr(0, buffer.size() - 64));
+  buffer =
+      std::string(R"({"message":"unescaped \u00e9","category":"c"})") + std::string(kPadding, ' ');
+  const auto strings =
+      extractor.extract(std::string_view(buffer).substr(0, buffer.size() - kPadding));
   ASSERT_TRUE(strings);
   std::fill(buffer.begin(), buffer.end(), 'X');
   EXPECT_EQ(strings->message, "unescaped \xc3\xa9");
@@ -505,13 +532,23 @@ TEST(ExtractorValues, CrLfLineEnding) {
 // ---------------------------------------------------------------- level
 
 TEST(ExtractorLevel, NormalizedStrings) {
-  const std::vector<std::pair<std::string, std::string>> cases = {
-      {"INFO", "info"},         {"Warning", "warn"}, {"WARN", "warn"},
-      {"warn", "warn"},         {"err", "error"},    {"ERR", "error"},
-      {"Error", "error"},       {"DEBUG", "debug"},  {"Trace", "trace"},
-      {"CRITICAL", "critical"}, {"crit", "crit"},    {"FATAL", "fatal"},
-      {"Panic", "panic"},       {"notice", "notice"}, {"\u00c9", "\u00c9"},
-      {"warnings", "warnings"}, {"", ""}};
+  const std::vector<std::pair<std::string, std::string>> cases = {{"INFO", "info"},
+                                                                  {"Warning", "warn"},
+                                                                  {"WARN", "warn"},
+                                                                  {"warn", "warn"},
+                                                                  {"err", "error"},
+                                                                  {"ERR", "error"},
+                                                                  {"Error", "error"},
+                                                                  {"DEBUG", "debug"},
+                                                                  {"Trace", "trace"},
+                                                                  {"CRITICAL", "critical"},
+                                                                  {"crit", "crit"},
+                                                                  {"FATAL", "fatal"},
+                                                                  {"Panic", "panic"},
+                                                                  {"notice", "notice"},
+                                                                  {"\u00c9", "\u00c9"},
+                                                                  {"warnings", "warnings"},
+                                                                  {"", ""}};
   for (const auto& [given, expected] : cases) {
     const Result r = run(R"({"level":")" + given + R"("})");
     ASSERT_TRUE(r.ok) << given;
@@ -523,9 +560,8 @@ TEST(ExtractorLevel, NormalizedStrings) {
 }
 
 TEST(ExtractorLevel, PinoNumbers) {
-  const std::vector<std::pair<int, std::string>> cases = {{10, "trace"}, {20, "debug"},
-                                                          {30, "info"},  {40, "warn"},
-                                                          {50, "error"}, {60, "fatal"}};
+  const std::vector<std::pair<int, std::string>> cases = {
+      {10, "trace"}, {20, "debug"}, {30, "info"}, {40, "warn"}, {50, "error"}, {60, "fatal"}};
   for (const auto& [number, name] : cases) {
     EXPECT_EQ(run(R"({"level":)" + std::to_string(number) + "}").level, name) << number;
     EXPECT_EQ(numericLevel(number), name);
@@ -628,14 +664,14 @@ TEST(Rfc3339, AgreesWithTimegm) {
 }
 
 TEST(EpochNumber, Magnitudes) {
-  EXPECT_EQ(epochNumberToMillis(1795341600), kNov22);                // seconds
-  EXPECT_EQ(epochNumberToMillis(1795341600.123), kNov22 + 123);      // float seconds
-  EXPECT_EQ(epochNumberToMillis(1795341600123.0), kNov22 + 123);     // milliseconds
-  EXPECT_EQ(epochNumberToMillis(1795341600123456.0), kNov22 + 123);  // microseconds
+  EXPECT_EQ(epochNumberToMillis(1795341600), kNov22);                   // seconds
+  EXPECT_EQ(epochNumberToMillis(1795341600.123), kNov22 + 123);         // float seconds
+  EXPECT_EQ(epochNumberToMillis(1795341600123.0), kNov22 + 123);        // milliseconds
+  EXPECT_EQ(epochNumberToMillis(1795341600123456.0), kNov22 + 123);     // microseconds
   EXPECT_EQ(epochNumberToMillis(1795341600123456789.0), kNov22 + 123);  // nanoseconds
   EXPECT_EQ(epochNumberToMillis(0), 0);
   EXPECT_EQ(epochNumberToMillis(99'999'999'999.0), 99'999'999'999'000);  // still seconds
-  EXPECT_EQ(epochNumberToMillis(100'000'000'000.0), 100'000'000'000);     // now milliseconds
+  EXPECT_EQ(epochNumberToMillis(100'000'000'000.0), 100'000'000'000);    // now milliseconds
   EXPECT_EQ(epochNumberToMillis(-1.5), -1500);
   EXPECT_EQ(epochNumberToMillis(1e300), std::numeric_limits<std::int64_t>::max());
   EXPECT_EQ(epochNumberToMillis(-1e300), std::numeric_limits<std::int64_t>::min());
@@ -726,19 +762,19 @@ TEST(ExtractorRejects, InvalidJson) {
 }
 
 TEST(ExtractorRejects, NotObject) {
-  for (const std::string line : {"[1]", "[]", "\"x\"", "42", "-1.5", "true", "false", "null",
-                                 " [ {\"a\":1} ] "}) {
+  for (const std::string line :
+       {"[1]", "[]", "\"x\"", "42", "-1.5", "true", "false", "null", " [ {\"a\":1} ] "}) {
     EXPECT_EQ(rejection(line), RejectReason::kNotObject) << line;
   }
 }
 
 TEST(ExtractorRejects, InvalidUtf8) {
   for (const std::string line : {"{\"message\":\"\xff\"}",
-                                 "{\"other\":\"\xc0\xaf\"}",      // overlong, in a skipped field
-                                 "{\"message\":\"\xe2\x82\"}",    // truncated sequence
-                                 "{\"\xed\xa0\x80\":1}",          // encoded surrogate, in a key
-                                 "{\"a\":1}\xf5",                 // after the object
-                                 "\xef\xbb\xbf{\"a\":1}\x80",              // BOM, then a stray byte
+                                 "{\"other\":\"\xc0\xaf\"}",    // overlong, in a skipped field
+                                 "{\"message\":\"\xe2\x82\"}",  // truncated sequence
+                                 "{\"\xed\xa0\x80\":1}",        // encoded surrogate, in a key
+                                 "{\"a\":1}\xf5",               // after the object
+                                 "\xef\xbb\xbf{\"a\":1}\x80",   // BOM, then a stray byte
                                  "{\"message\":\"\xf4\x90\x80\x80\"}"}) {  // above U+10FFFF
     EXPECT_EQ(rejection(line), RejectReason::kInvalidUtf8) << line;
   }
@@ -760,6 +796,22 @@ TEST(ExtractorRejects, ReasonNames) {
   EXPECT_EQ(reasonName(RejectReason::kNulByte), "nul_byte");
   EXPECT_EQ(reasonName(RejectReason::kLineTooLong), "line_too_long");
   EXPECT_EQ(kRejectReasonCount, 5);
+}
+
+// Found by the fuzzer: on-demand's skip trusts a value's first token. It takes a string followed
+// by ':' for a key, steps over a stray ':' ',' '}' or ']', and then swallows one closing bracket
+// too many, so these lines were accepted unless the padding began with '}'.
+TEST(ExtractorRejects, MalformedFirstTokenOfSkippedValue) {
+  EXPECT_EQ(rejection(R"({"a":"b":1}})"), RejectReason::kInvalidJson);
+  EXPECT_EQ(rejection(R"({"k":"v":"w" ,"x"}})"), RejectReason::kInvalidJson);
+  EXPECT_EQ(rejection(R"({"message":"m","message":"dup":1}})"), RejectReason::kInvalidJson);
+  EXPECT_EQ(rejection(R"({"n":{"a":"b":1}}})"), RejectReason::kInvalidJson);
+  EXPECT_EQ(rejection(R"({"a"::"W",1]})"), RejectReason::kInvalidJson);
+  EXPECT_EQ(rejection(R"({"a":},"b":1})"), RejectReason::kInvalidJson);
+  EXPECT_EQ(rejection(R"({"a":],"b":1})"), RejectReason::kInvalidJson);
+  EXPECT_EQ(rejection(R"({"a":,1]})"), RejectReason::kInvalidJson);
+  // A colon inside a string is just text.
+  EXPECT_TRUE(run(R"({"a":"b:c","message":"x:y"})").ok);
 }
 
 // A truncated line whose padding happens to complete it must still be rejected.
