@@ -21,12 +21,12 @@ namespace {
 using sqtail::parse::Extractor;
 
 constexpr const char* kLevels[] = {"info", "INFO", "debug", "warn", "WARNING", "error", "trace"};
-constexpr const char* kLoggers[] = {"http.server", "db.pool", "auth", "scheduler", "cache.redis",
-                                    "agent.tools", "billing"};
-constexpr const char* kWords[] = {"request",  "completed", "user",   "session", "token",
-                                  "refresh",  "timeout",   "retry",  "cache",   "miss",
-                                  "upstream", "latency",   "queued", "flushed", "rows",
-                                  "\\\"quoted\\\"", "caf\\u00e9", "path=/v1/items", "ok"};
+constexpr const char* kLoggers[] = {"http.server", "db.pool",     "auth",   "scheduler",
+                                    "cache.redis", "agent.tools", "billing"};
+constexpr const char* kWords[] = {
+    "request", "completed",      "user",       "session",        "token",   "refresh", "timeout",
+    "retry",   "cache",          "miss",       "upstream",       "latency", "queued",  "flushed",
+    "rows",    "\\\"quoted\\\"", "caf\\u00e9", "path=/v1/items", "ok"};
 constexpr const char* kMethods[] = {"GET", "POST", "PUT", "DELETE"};
 
 std::string makeLine(std::mt19937_64& rng, std::size_t index) {
@@ -128,8 +128,7 @@ int main(int argc, char** argv) {
   }
 
   std::printf("lines: %zu (%zu-%zu bytes, %.1f MB), accepted %zu, checksum %llu\n", lines.size(),
-              shortest, longest, megabytes, accepted,
-              static_cast<unsigned long long>(checksum));
+              shortest, longest, megabytes, accepted, static_cast<unsigned long long>(checksum));
   std::printf("best of %d: %.3f s, %.2f M lines/s, %.0f MB/s\n", rounds, best_seconds,
               static_cast<double>(lines.size()) / best_seconds / 1e6, megabytes / best_seconds);
   return accepted == lines.size() ? 0 : 1;
