@@ -20,17 +20,31 @@ struct TailMetrics {  // tail thread
   obs::Gauge deleted_bytes, inotify_watches, buffered;
   obs::Counter inotify_overflows, polling_fallbacks, backpressure_us;
   obs::Health* health = nullptr;
+  obs::Registry* registry = nullptr;  // null in tests: handles write to a scratch cell
+
+  // Per-source handles, by index into config.sources (again after a reload).
+  void resolveSources(const config::Config& config) {
+    lines_read.clear(), bytes_read.clear(), rotated.clear(), truncated.clear();
+    files_tracked.clear();
+    for (const auto& src : config.sources) {
+      if (registry == nullptr) {
+        lines_read.emplace_back(), bytes_read.emplace_back(), rotated.emplace_back();
+        truncated.emplace_back(), files_tracked.emplace_back();
+        continue;
+      }
+      lines_read.push_back(registry->counter(obs::MetricId::kLinesRead, {src.name}));
+      bytes_read.push_back(registry->counter(obs::MetricId::kBytesRead, {src.name}));
+      rotated.push_back(registry->counter(obs::MetricId::kFilesRotated, {src.name}));
+      truncated.push_back(registry->counter(obs::MetricId::kFilesTruncated, {src.name}));
+      files_tracked.push_back(registry->gauge(obs::MetricId::kFilesTracked, {src.name}));
+    }
+  }
 
   static TailMetrics resolve(obs::Registry& registry, obs::Health& health,
                              const config::Config& config) {
     TailMetrics m;
-    for (const auto& src : config.sources) {
-      m.lines_read.push_back(registry.counter(obs::MetricId::kLinesRead, {src.name}));
-      m.bytes_read.push_back(registry.counter(obs::MetricId::kBytesRead, {src.name}));
-      m.rotated.push_back(registry.counter(obs::MetricId::kFilesRotated, {src.name}));
-      m.truncated.push_back(registry.counter(obs::MetricId::kFilesTruncated, {src.name}));
-      m.files_tracked.push_back(registry.gauge(obs::MetricId::kFilesTracked, {src.name}));
-    }
+    m.registry = &registry;
+    m.resolveSources(config);
     for (int i = 0; i < parse::kRejectReasonCount; ++i) {
       m.rejects[static_cast<std::size_t>(i)] = registry.counter(
           obs::MetricId::kRejects, {parse::reasonName(static_cast<parse::RejectReason>(i))});

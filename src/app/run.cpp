@@ -1,9 +1,13 @@
 #include "app/run.hpp"
 
 #include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <thread>
 
@@ -12,6 +16,7 @@
 #include "app/counters.hpp"
 #include "app/handoff.hpp"
 #include "app/metrics.hpp"
+#include "app/pid_file.hpp"
 #include "app/tail_loop.hpp"
 #include "obs/http_server.hpp"
 #include "sink/sqlite/sqlite_sink.hpp"
@@ -77,6 +82,32 @@ std::string humanBytes(double b) {
 
 }  // namespace
 
+namespace {
+
+// Starts the sidecar's child with default signal handling (ours are blocked), in our
+// process group, so that it sees a terminal's Ctrl-C like any foreground command.
+tl::expected<pid_t, std::string> startChild(const std::vector<std::string>& command) {
+  std::vector<char*> argv;
+  std::vector<std::string> copy = command;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none, all;
+  sigemptyset(&none);
+  sigfillset(&all);
+  posix_spawnattr_setsigmask(&attr, &none);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid = 0;
+  const int rc = posix_spawnp(&pid, argv[0], nullptr, &attr, argv.data(), environ);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return tl::unexpected(fmt::format("cannot start {}: {}", command[0], strerror(rc)));
+  return pid;
+}
+
+}  // namespace
+
 int run(const config::Config& config, const RunOptions& options) {
   if (config.sources.empty()) {
     fmt::print(stderr, "sqtail: nothing to tail: give path patterns or a [[source]] in the config\n");
@@ -90,6 +121,11 @@ int run(const config::Config& config, const RunOptions& options) {
       return 2;
     }
     pricing = std::move(*loaded);
+  }
+  auto pid_file = PidFile::acquire(config.db);
+  if (!pid_file) {
+    fmt::print(stderr, "sqtail: {}\n", pid_file.error());
+    return 1;
   }
   auto sink = sink::SqliteSink::open(config.db);
   if (!sink) {
@@ -106,8 +142,7 @@ int run(const config::Config& config, const RunOptions& options) {
   // Signals are taken synchronously on this thread; the workers never see them.
   sigset_t sigs;
   sigemptyset(&sigs);
-  sigaddset(&sigs, SIGINT);
-  sigaddset(&sigs, SIGTERM);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGCHLD}) sigaddset(&sigs, sig);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
   obs::Registry registry;
@@ -135,6 +170,20 @@ int run(const config::Config& config, const RunOptions& options) {
   std::thread writer([&] { writerLoop(**sink, handoff, counters, sqlite_metrics); });
   std::thread tailer([&] { loop.run(); });
 
+  // The sidecar's child starts once we tail: nothing it writes can be missed.
+  pid_t child = 0;
+  int exit_code = 0;
+  if (!options.child.empty()) {
+    auto started = startChild(options.child);
+    if (!started) {
+      fmt::print(stderr, "sqtail: {}\n", started.error());
+      exit_code = 127;
+      loop.requestStop();
+    } else {
+      child = *started;
+    }
+  }
+
   const auto start = std::chrono::steady_clock::now();
   int signals = 0;
   std::atomic<bool> done{false};
@@ -142,15 +191,16 @@ int run(const config::Config& config, const RunOptions& options) {
     tailer.join();
     writer.join();
     done = true;
-    // Wake the signal wait below.
-    kill(getpid(), SIGTERM);
+    kill(getpid(), SIGCHLD);  // wake the signal wait below
   });
 
   for (;;) {
     timespec tick{0, 250'000'000};
-    int sig = sigtimedwait(&sigs, nullptr, &tick);
+    const int sig = sigtimedwait(&sigs, nullptr, &tick);
     if (done) break;
-    if (sig == SIGINT || sig == SIGTERM) {
+    if ((sig == SIGINT || sig == SIGTERM) && child > 0) {
+      kill(child, sig);  // the child decides; we drain when it has exited
+    } else if (sig == SIGINT || sig == SIGTERM) {
       if (++signals == 1) {
         loop.requestStop();
       } else {
@@ -158,6 +208,28 @@ int run(const config::Config& config, const RunOptions& options) {
         fmt::print(stderr, "sqtail: second signal, exiting without waiting for the writer\n");
         _exit(130);
       }
+    } else if (sig == SIGHUP) {
+      if (child > 0) kill(child, SIGHUP);
+      if (!options.reload) {
+        fmt::print(stderr, "sqtail: SIGHUP: nothing to reload (started without --config)\n");
+      } else if (auto next = options.reload(); !next) {
+        fmt::print(stderr, "sqtail: reload rejected, the running configuration stays: {}\n",
+                   next.error());
+      } else {
+        loop.requestReload(std::move(*next));
+      }
+    }
+    if (child > 0) {
+      int status = 0;
+      if (waitpid(child, &status, WNOHANG) == child) {
+        exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        child = 0;
+        loop.requestDrain();  // what it wrote before exiting is committed before we exit
+      }
+    }
+    if (options.follow_pid > 0 && kill(options.follow_pid, 0) != 0 && errno == ESRCH) {
+      fmt::print(stderr, "sqtail: process {} has exited; draining\n", options.follow_pid);
+      loop.requestDrain();
     }
     if (options.progress) {
       const double secs =
@@ -183,7 +255,7 @@ int run(const config::Config& config, const RunOptions& options) {
                counters.lines_committed.load(), counters.rejects.load(),
                counters.files_tracked.load(), secs);
   }
-  return 0;
+  return exit_code;
 }
 
 }  // namespace sqtail::app

@@ -36,6 +36,7 @@ TailLoop::TailLoop(const config::Config& config, Handoff& handoff, Counters& cou
                    std::vector<sink::StoredFile> stored, bool once, const usage::Pricing& pricing,
                    TailMetrics metrics)
     : config_(config),
+      pricing_(pricing),
       handoff_(handoff),
       counters_(counters),
       metrics_(std::move(metrics)),
@@ -44,19 +45,23 @@ TailLoop::TailLoop(const config::Config& config, Handoff& handoff, Counters& cou
       epoll_(epoll_create1(EPOLL_CLOEXEC)),
       stop_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       reader_(config.read_chunk_bytes, config.max_line_bytes, parse::kPadding) {
-  // Without a registry (tests), the handles write to a scratch cell.
-  const std::size_t n = config_.sources.size();
-  for (auto* v : {&metrics_.lines_read, &metrics_.bytes_read, &metrics_.rotated, &metrics_.truncated}) v->resize(n);
-  metrics_.files_tracked.resize(n);
-  for (const auto& src : config_.sources) {
-    extractors_.push_back(std::make_unique<parse::Extractor>(src.fields));
-    usage_.push_back(src.usage.empty() ? nullptr : std::make_unique<usage::Extractor>(pricing));
-  }
   for (auto& s : stored) {
     next_id_ = std::max(next_id_, s.id + 1);
-    // Only files that may still have unread lines are candidates for resuming.
-    if (s.state == "active" || s.state == "rotated") stored_.emplace(std::pair{s.dev, s.inode}, s);
+    // The newest row of an inode wins; rows of every state are kept, so that a file that
+    // comes back (its source re-added, a mount back) resumes instead of being read again.
+    stored_.insert_or_assign(std::pair{s.dev, s.inode}, s);
   }
+}
+
+void TailLoop::buildSources() {
+  extractors_.clear();
+  usage_.clear();
+  for (const auto& src : config_.sources) {
+    extractors_.push_back(std::make_unique<parse::Extractor>(src.fields));
+    usage_.push_back(src.usage.empty() ? nullptr : std::make_unique<usage::Extractor>(pricing_));
+  }
+  metrics_.resolveSources(config_);
+  discovery_ = std::make_unique<watch::Discovery>(config_.sources, cwd_, inotify_.get());
 }
 
 TailLoop::~TailLoop() = default;
@@ -64,6 +69,83 @@ TailLoop::~TailLoop() = default;
 void TailLoop::requestStop() {
   const std::uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(stop_.get(), &one, sizeof one);
+}
+
+void TailLoop::requestDrain() {
+  drain_requested_ = true;
+  requestStop();
+}
+
+void TailLoop::requestReload(config::Config next) {
+  {
+    std::lock_guard lock(reload_mu_);
+    pending_reload_ = std::move(next);
+  }
+  const std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(stop_.get(), &one, sizeof one);
+}
+
+void TailLoop::applyReload(config::Config next) {
+  seal();  // what was read under the old settings commits as it was
+  if (next.db != config_.db) {
+    fmt::print(stderr, "sqtail: warning: reload: a new db ({}) takes effect at restart\n",
+               next.db.string());
+    next.db = config_.db;
+  }
+  if (next.http != config_.http) {
+    fmt::print(stderr, "sqtail: warning: reload: [http] changes take effect at restart\n");
+    next.http = config_.http;
+  }
+  std::vector<int> remap(config_.sources.size(), -1);
+  for (std::size_t i = 0; i < config_.sources.size(); ++i) {
+    for (std::size_t j = 0; j < next.sources.size(); ++j) {
+      if (config_.sources[i].name == next.sources[j].name) remap[i] = static_cast<int>(j);
+    }
+  }
+  std::vector<File*> removed;
+  for (auto& [id, f] : files_) {
+    if (f->closed) continue;
+    const int to = remap[static_cast<std::size_t>(f->source)];
+    if (to < 0) {
+      removed.push_back(f.get());
+    } else {
+      metrics_.files_tracked[static_cast<std::size_t>(f->source)].dec();
+      f->source = to;
+    }
+  }
+  // A removed source's files stop here; their checkpoints stay, so re-adding it resumes.
+  ready_.erase(std::remove_if(ready_.begin(), ready_.end(),
+                              [&](File* f) {
+                                return std::find(removed.begin(), removed.end(), f) != removed.end();
+                              }),
+               ready_.end());
+  for (File* f : removed) {
+    f->queued = false;
+    refreshCheckHash(*f);
+    stored_.insert_or_assign(
+        std::pair{f->identity.dev, f->identity.inode},
+        sink::StoredFile{f->id, config_.sources[static_cast<std::size_t>(f->source)].name, f->path,
+                         f->identity.dev, f->identity.inode, f->identity.birth,
+                         f->identity.fingerprint, f->identity.fingerprint_len, f->check_hash,
+                         f->check_len, f->pos.offset, f->pos.line_no, f->size,
+                         std::string(f->state)});
+    closeFile(*f);
+  }
+  const auto old_names = config_.sources;
+  config_ = std::move(next);
+  reader_ = tail::LineReader(config_.read_chunk_bytes, config_.max_line_bytes, parse::kPadding);
+  buildSources();
+  for (auto& [id, f] : files_) {
+    if (!f->closed) metrics_.files_tracked[static_cast<std::size_t>(f->source)].inc();
+  }
+  // Files of the sources as they are now; already tracked ones are found by their inode.
+  discovery_->scanAll([&](const std::string& p, int src) {
+    const bool is_new_source = std::none_of(old_names.begin(), old_names.end(), [&](const auto& o) {
+      return o.name == config_.sources[static_cast<std::size_t>(src)].name;
+    });
+    openFile(p, src, is_new_source);
+  });
+  fmt::print(stderr, "sqtail: configuration reloaded ({} sources)\n", config_.sources.size());
 }
 
 void TailLoop::openFile(const std::string& path, int source, bool initial) {
@@ -209,6 +291,10 @@ void TailLoop::seenUnderPath(File& f, const std::string& path) {
 void TailLoop::recoverRotatedWhileDown() {
   for (auto it = stored_.begin(); it != stored_.end();) {
     const sink::StoredFile& s = it->second;
+    if (s.state != "active" && s.state != "rotated") {
+      ++it;  // finished with before: nothing left to look for
+      continue;
+    }
     const std::string dir = s.path.substr(0, s.path.rfind('/'));
     std::string found;
     std::error_code ec;
@@ -753,15 +839,17 @@ void TailLoop::run() {
       polling_ = true;
     }
   }
-  discovery_ = std::make_unique<watch::Discovery>(config_.sources, cwd_, inotify_.get());
+  buildSources();
   discovery_->scanAll([&](const std::string& p, int src) { openFile(p, src, true); });
   recoverRotatedWhileDown();
   // Checkpoints whose file was not found: record that they are gone (they are kept, so a
   // file that comes back with the same identity still resumes).
   for (auto& [key, s] : stored_) {
-    if (s.state == "active") checkpointStoredAs(s, "gone");
+    if (s.state == "active") {
+      checkpointStoredAs(s, "gone");
+      s.state = "gone";
+    }
   }
-  stored_.clear();
   if (discovery_->watchFailures() > 0) polling_ = true;
   if (polling_) {
     metrics_.polling_fallbacks.inc();
@@ -802,12 +890,12 @@ void TailLoop::run() {
     }
     auto now = Clock::now();
     for (auto& [id, f] : files_) {
-      if (f->detached && !f->closed && !f->queued && (now >= f->close_at || once_)) {
-        drainAndMaybeClose(*f, once_ ? now - config_.rotate_wait : now);
-        if (once_ && !f->closed) closeFile(*f);
+      if (f->detached && !f->closed && !f->queued && (now >= f->close_at || finishing())) {
+        drainAndMaybeClose(*f, finishing() ? now - config_.rotate_wait : now);
+        if (finishing() && !f->closed) closeFile(*f);
       }
     }
-    if (once_ && ready_.empty()) {
+    if (finishing() && ready_.empty() && !paused) {
       seal();
       break;
     }
@@ -822,7 +910,22 @@ void TailLoop::run() {
     for (int i = 0; i < n; ++i) {
       const int fd = events[i].data.fd;
       if (fd == stop_.get()) {
-        stopping_ = true;
+        std::uint64_t v;
+        [[maybe_unused]] auto r = ::read(stop_.get(), &v, sizeof v);
+        std::optional<config::Config> next;
+        {
+          std::lock_guard lock(reload_mu_);
+          next.swap(pending_reload_);
+        }
+        if (next) {
+          applyReload(std::move(*next));
+        } else if (drain_requested_ && !draining_) {
+          // Everything that is in the files now gets read before we stop.
+          draining_ = true;
+          rescan();
+        } else if (!drain_requested_) {
+          stopping_ = true;
+        }
       } else if (fd == handoff_.wakeFd()) {
         handoff_.clearWake();
       } else if (inotify_ && fd == inotify_->fd()) {

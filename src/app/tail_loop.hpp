@@ -6,7 +6,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <atomic>
 #include <deque>
+#include <mutex>
+#include <optional>
 #include <string_view>
 #include <map>
 #include <memory>
@@ -43,6 +46,13 @@ class TailLoop {
   // Seals the last batch and closes the hand-off before returning.
   void run();
   void requestStop();
+  // Read every file to its end as it is now, commit, then return from run() (the sidecar's
+  // child exited). Any thread.
+  void requestDrain();
+  // Apply a new configuration between two batches: added sources start, removed ones stop
+  // after their last lines commit, changed settings apply to lines read from now on. Any
+  // thread; `db` and `[http]` changes need a restart (a warning says so).
+  void requestReload(config::Config next);
 
  private:
   struct File {
@@ -109,7 +119,8 @@ class TailLoop {
   int timeoutMs(Clock::time_point now) const;
   void checkpointStoredAs(const sink::StoredFile& s, std::string_view state);
 
-  const config::Config& config_;
+  config::Config config_;
+  usage::Pricing pricing_;
   Handoff& handoff_;
   Counters& counters_;
   TailMetrics metrics_;
@@ -142,6 +153,13 @@ class TailLoop {
   std::string rollup_key_;
   std::string crlf_scratch_;
   bool stopping_ = false;
+  bool draining_ = false;
+  std::atomic<bool> drain_requested_{false};
+  std::mutex reload_mu_;  // guards pending_reload_ (written by any thread, read by the loop)
+  std::optional<config::Config> pending_reload_;
+  void applyReload(config::Config next);
+  void buildSources();  // extractors, usage extractors, discovery and metrics for config_
+  bool finishing() const { return once_ || draining_; }
   bool rescan_pending_ = false;
   bool polling_ = false;  // inotify unavailable or a watch failed: rescan on a timer
   Clock::time_point next_poll_{};

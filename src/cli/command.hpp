@@ -6,6 +6,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -16,11 +17,15 @@ namespace sqtail::cli {
 using Action = std::function<int()>;
 
 // Each adds its subcommand to `app` and sets `action` for when it is the one parsed.
-void addRunCommand(CLI::App& app, Action& action);
+// `child`: the words after `--` (sidecar mode), split off before CLI11 parses the rest.
+void addRunCommand(CLI::App& app, Action& action, std::vector<std::string> child);
+void addReloadCommand(CLI::App& app, Action& action);
 void addFilesCommand(CLI::App& app, Action& action);
 void addStatsCommand(CLI::App& app, Action& action);
 void addQueryCommand(CLI::App& app, Action& action);
 void addUsageCommand(CLI::App& app, Action& action);
+void addTopCommand(CLI::App& app, Action& action);
+void addCheckCommand(CLI::App& app, Action& action);
 
 // Shared by the read-side commands.
 std::optional<SQLite::Database> openReadOnly(const std::string& db);

@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <string_view>
+
 #include <fmt/core.h>
 
 #include "cli/command.hpp"
@@ -15,6 +17,8 @@ constexpr const char* kExamples = R"(Examples:
   sqtail run --db stats.db 'logs/**/*.jsonl'          tail forever (inotify), Ctrl-C to stop
   sqtail run --once --db stats.db 'logs/**/*.jsonl'   backfill to EOF, commit, exit
   sqtail run --config conf/sqtail.toml                sources and settings from a file
+  sqtail run --db s.db 'logs/*.jsonl' -- my-agent -v  sidecar: run my-agent, drain, exit with its code
+  sqtail reload --db s.db                             the running sqtail re-reads its config
   sqtail files --db stats.db                          tracked files, offsets, lag
   sqtail stats --db stats.db --by level,category --since 1h
   sqtail query --db stats.db "SELECT level, count(*) FROM events GROUP BY 1"
@@ -30,12 +34,27 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("sqtail ") + SQTAIL_VERSION);
 
+  // `sqtail run [options] -- CMD ARGS...`: the command is the sidecar's child, not patterns.
+  std::vector<std::string> child;
+  if (argc > 1 && std::string_view(argv[1]) == "run") {
+    for (int i = 2; i < argc; ++i) {
+      if (std::string_view(argv[i]) == "--") {
+        child.assign(argv + i + 1, argv + argc);
+        argc = i;
+        break;
+      }
+    }
+  }
+
   Action action;
-  addRunCommand(app, action);
+  addRunCommand(app, action, std::move(child));
+  addReloadCommand(app, action);
   addFilesCommand(app, action);
   addStatsCommand(app, action);
   addQueryCommand(app, action);
   addUsageCommand(app, action);
+  addTopCommand(app, action);
+  addCheckCommand(app, action);
   app.add_subcommand("version", "Print the version")->callback([&action] {
     action = [] {
       fmt::print("sqtail {} (SQLite {}, schema {})\n", SQTAIL_VERSION, sqlite3_libversion(),

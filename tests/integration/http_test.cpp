@@ -65,6 +65,7 @@ TEST(Http, MetricsMatchWhatWasIngestedAndHealthFollowsTheSink) {
   // Another process holds the write lock past the busy timeout: commits fail, nothing is lost.
   sqlite3* locker = nullptr;
   ASSERT_EQ(sqlite3_open((dir / "s.db").c_str(), &locker), SQLITE_OK);
+  sqlite3_busy_timeout(locker, 10000);  // sqtail may be mid-commit right now
   ASSERT_EQ(sqlite3_exec(locker, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
   appendText(dir / "l/a.jsonl", lines("b", 0, 10));
   ASSERT_TRUE(waitFor([&] {

@@ -229,6 +229,7 @@ TEST(Pipeline, LockedDatabasePausesReadingWithinTheBufferAndResumesLosingNothing
   // Another process holds the write lock, as a long-running writer would.
   sqlite3* locker = nullptr;
   ASSERT_EQ(sqlite3_open((dir / "s.db").c_str(), &locker), SQLITE_OK);
+  sqlite3_busy_timeout(locker, 10000);  // sqtail may be mid-commit right now
   ASSERT_EQ(sqlite3_exec(locker, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
 
   // 60 MB of backlog: far more than the 4 MiB buffer.

@@ -1,0 +1,332 @@
+// `sqtail check`: what `sqtail run` would do with these arguments, without doing it. Errors
+// exactly as the loader gives them; then the resolved settings, each source with the files it
+// matches now, and what the extractor makes of a sample line.
+#include <sys/stat.h>
+
+#include <ctime>
+#include <filesystem>
+#include <functional>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cli/check.hpp"
+#include "cli/command.hpp"
+#include "config/presets.hpp"
+#include "parse/extractor.hpp"
+#include "usage/usage.hpp"
+#include "watch/discovery.hpp"
+
+namespace sqtail::cli {
+
+std::string durationText(std::int64_t ms) {
+  constexpr std::pair<std::int64_t, const char*> kUnits[] = {
+      {86'400'000, "d"}, {3'600'000, "h"}, {60'000, "m"}, {1000, "s"}};
+  for (const auto& [per, unit] : kUnits) {
+    if (ms > 0 && ms % per == 0) return fmt::format("{}{}", ms / per, unit);
+  }
+  return fmt::format("{}ms", ms);
+}
+
+std::string sizeText(std::uint64_t bytes) {
+  constexpr std::pair<std::uint64_t, const char*> kUnits[] = {
+      {1ull << 40, "TiB"}, {1ull << 30, "GiB"}, {1ull << 20, "MiB"}, {1ull << 10, "KiB"}};
+  for (const auto& [per, unit] : kUnits) {
+    if (bytes > 0 && bytes % per == 0) return fmt::format("{}{}", bytes / per, unit);
+  }
+  return std::to_string(bytes);
+}
+
+std::string tomlString(std::string_view text) {
+  std::string out = "\"";
+  for (unsigned char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20 || c == 0x7f) {
+      out += fmt::format("\\u{:04X}", c);
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + '"';
+}
+
+namespace {
+
+std::string tomlList(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ", ";
+    out += tomlString(items[i]);
+  }
+  return out + "]";
+}
+
+std::string listenText(const obs::HttpConfig& http) {
+  return http.host.find(':') != std::string::npos ? fmt::format("[{}]:{}", http.host, http.port)
+                                                  : fmt::format("{}:{}", http.host, http.port);
+}
+
+}  // namespace
+
+std::string resolvedToml(const config::Config& c,
+                         const std::function<std::string(std::size_t)>& after_source) {
+  std::string out;
+  auto key = [&](std::string_view name, const std::string& value) {
+    out += fmt::format("{} = {}\n", name, value);
+  };
+  const auto boolean = [](bool b) { return std::string(b ? "true" : "false"); };
+  key("db", tomlString(c.db.string()));
+  key("store_raw", boolean(c.store_raw));
+  key("flush_interval", tomlString(durationText(c.flush_interval.count())));
+  key("batch_max_rows", std::to_string(c.batch_max_rows));
+  key("batch_max_bytes", tomlString(sizeText(c.batch_max_bytes)));
+  key("max_buffer_bytes", tomlString(sizeText(c.max_buffer_bytes)));
+  key("max_line_bytes", tomlString(sizeText(c.max_line_bytes)));
+  key("read_chunk_bytes", tomlString(sizeText(c.read_chunk_bytes)));
+  key("fingerprint_bytes", std::to_string(c.fingerprint_bytes));
+  key("rotate_wait", tomlString(durationText(c.rotate_wait.count())));
+  key("poll_interval", tomlString(durationText(c.poll_interval.count())));
+  key("follow_symlinks", boolean(c.follow_symlinks));
+  if (c.pricing.empty()) {
+    out += "# pricing: built in (conf/pricing.toml)\n";
+  } else {
+    key("pricing", tomlString(c.pricing.string()));
+  }
+  if (c.http) {
+    out += "\n[http]\n";
+    key("listen", tomlString(listenText(*c.http)));
+    key("allow_remote", boolean(c.http->allow_remote));
+    key("lag_threshold", tomlString(sizeText(c.http->lag_threshold)));
+  } else {
+    out += "# [http]: off (no /metrics, no /health)\n";
+  }
+  for (const config::Source& s : c.sources) {
+    out += "\n[[source]]\n";
+    key("name", tomlString(s.name));
+    key("paths", tomlList(s.paths));
+    key("exclude", tomlList(s.exclude));
+    key("read_from", tomlString(s.read_from == config::ReadFrom::kTail ? "tail" : "head"));
+    if (!s.usage.empty()) key("usage", tomlString(s.usage));
+    if (after_source) out += after_source(static_cast<std::size_t>(&s - c.sources.data()));
+    out += "[source.fields]\n";
+    key("ts", tomlList(s.fields.ts));
+    key("level", tomlList(s.fields.level));
+    key("category", tomlList(s.fields.category));
+    key("message", tomlList(s.fields.message));
+  }
+  return out;
+}
+
+namespace {
+
+struct CheckFlags {
+  std::string config_path, db, flush, read_from, source_name = "default", line;
+  std::vector<std::string> patterns, excludes, presets;
+  bool no_raw = false, all_files = false, has_line = false;
+};
+
+constexpr std::size_t kFilesShown = 20;
+
+// The same resolution as `sqtail run`: the file first, then the command line over it.
+tl::expected<config::Config, std::string> resolve(const CheckFlags& o) {
+  config::Config cfg;
+  if (!o.config_path.empty()) {
+    auto loaded = config::loadFile(o.config_path);
+    if (!loaded) return tl::unexpected(loaded.error().message);
+    cfg = std::move(*loaded);
+  }
+  if (!o.db.empty()) cfg.db = o.db;
+  if (!o.flush.empty()) {
+    auto d = config::parseDuration(o.flush);
+    if (!d || d->count() <= 0) {
+      return tl::unexpected(
+          fmt::format("--flush-interval '{}': expected a duration like 1s or 250ms", o.flush));
+    }
+    cfg.flush_interval = *d;
+  }
+  if (o.no_raw) cfg.store_raw = false;
+  for (const auto& name : o.presets) {
+    auto src = config::preset(name);
+    if (!src) {
+      return tl::unexpected(fmt::format("--preset {}: unknown preset (known: {})", name,
+                                        fmt::join(config::presetNames(), ", ")));
+    }
+    cfg.sources.push_back(std::move(*src));
+  }
+  const auto read_from = o.read_from == "tail" ? config::ReadFrom::kTail : config::ReadFrom::kHead;
+  if (!o.patterns.empty()) {
+    config::Source src;
+    src.name = o.source_name;
+    src.paths = o.patterns;
+    src.exclude = o.excludes;
+    src.read_from = read_from;
+    cfg.sources.push_back(std::move(src));
+  } else {
+    for (auto& s : cfg.sources) {
+      s.exclude.insert(s.exclude.end(), o.excludes.begin(), o.excludes.end());
+      if (!o.read_from.empty()) s.read_from = read_from;
+    }
+  }
+  return cfg;
+}
+
+std::string isoWithMillis(std::int64_t ms) {
+  const std::int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
+  const std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms - secs * 1000);
+}
+
+std::string shown(const std::optional<std::string_view>& v) {
+  return v ? tomlString(*v) : std::string("(none)");
+}
+
+// Returns false when the line is rejected.
+bool checkLine(const config::Config& cfg, const std::vector<config::Source>& sources,
+               std::string_view line, const usage::Pricing& pricing, std::string& out) {
+  if (!line.empty() && line.back() == '\n') line.remove_suffix(1);
+  out += fmt::format("\n# --line {}\n", tomlString(line));
+  // The extractors read kPadding bytes past the line, as they do in the tailer's buffers.
+  std::string padded(line);
+  padded.append(parse::kPadding, '\0');
+  const std::string_view text(padded.data(), line.size());
+  bool accepted = true;
+  for (const config::Source& s : sources) {
+    if (line.size() > cfg.max_line_bytes) {
+      out += fmt::format("#   source '{}': rejected: {} ({} bytes, max_line_bytes {})\n", s.name,
+                         parse::reasonName(parse::RejectReason::kLineTooLong), line.size(),
+                         cfg.max_line_bytes);
+      accepted = false;
+      continue;
+    }
+    parse::Extractor extractor(s.fields);
+    auto fields = extractor.extract(text);
+    if (!fields) {
+      out += fmt::format("#   source '{}': rejected: {} (a row in the rejects table)\n", s.name,
+                         parse::reasonName(fields.error()));
+      accepted = false;
+      continue;
+    }
+    out += fmt::format("#   source '{}': accepted\n", s.name);
+    out += fmt::format("#     ts        {}\n",
+                       fields->ts_ms ? fmt::format("{} ({} ms)", isoWithMillis(*fields->ts_ms),
+                                                   *fields->ts_ms)
+                                     : std::string("(none: the time it is read)"));
+    out += fmt::format("#     level     {}\n", shown(fields->level));
+    out += fmt::format("#     category  {}\n", shown(fields->category));
+    out += fmt::format("#     message   {}\n", shown(fields->message));
+    if (!s.usage.empty()) {
+      usage::Extractor agent(pricing);
+      if (auto e = agent.extract(text, "")) {
+        out += fmt::format(
+            "#     usage     model {}, input {}, output {}, cache writes {} (5m) {} (1h), "
+            "cache reads {}, cost ${:.6f}{}\n",
+            e->model.empty() ? "(none)" : tomlString(e->model), e->input, e->output,
+            e->cache_creation_5m, e->cache_creation_1h, e->cache_read,
+            e->cost_record.value_or(e->cost_calc), e->cost_record ? " (costUSD)" : "");
+      } else {
+        out += "#     usage     (not a usage entry)\n";
+      }
+    }
+  }
+  return accepted;
+}
+
+int runCheck(const CheckFlags& o) {
+  auto cfg = resolve(o);
+  if (!cfg) {
+    fmt::print(stderr, "sqtail: {}\n", cfg.error());
+    return 2;
+  }
+  usage::Pricing pricing = usage::builtinPricing();
+  if (!cfg->pricing.empty()) {
+    auto loaded = usage::loadPricing(cfg->pricing);
+    if (!loaded) {
+      fmt::print(stderr, "sqtail: {}\n", loaded.error());
+      return 2;
+    }
+    pricing = std::move(*loaded);
+  }
+
+  std::string out = fmt::format("# {}: valid\n",
+                                o.config_path.empty() ? "command line" : o.config_path);
+  // The files each source matches now, found as `run` finds them at start-up (first matching
+  // source wins), but with nothing watched.
+  std::vector<std::vector<std::string>> matched(cfg->sources.size());
+  watch::Discovery discovery(cfg->sources, std::filesystem::current_path().string(), nullptr);
+  discovery.scanAll([&](const std::string& path, int source) {
+    matched[static_cast<std::size_t>(source)].push_back(path);
+  });
+
+  out += resolvedToml(*cfg, [&](std::size_t i) {
+    const auto& files = matched[i];
+    if (files.empty()) {
+      return std::string(
+          "# warning: matches no file now (new files are picked up when they appear)\n");
+    }
+    std::string text = fmt::format("# {} file{} match{} now:\n", files.size(),
+                                   files.size() == 1 ? "" : "s", files.size() == 1 ? "es" : "");
+    const std::size_t n = o.all_files ? files.size() : std::min(files.size(), kFilesShown);
+    for (std::size_t f = 0; f < n; ++f) text += fmt::format("#   {}\n", files[f]);
+    if (n < files.size()) text += fmt::format("#   ... {} more (--all-files)\n", files.size() - n);
+    return text;
+  });
+
+  int status = 0;
+  if (o.has_line) {
+    // Without a source, the line is read with the default field map.
+    std::vector<config::Source> sources = cfg->sources;
+    if (sources.empty()) {
+      sources.emplace_back();
+      sources.back().name = "default";
+    }
+    if (!checkLine(*cfg, sources, o.line, pricing, out)) status = 1;
+  }
+  std::cout << out << std::flush;
+
+  const auto db_dir = cfg->db.parent_path().empty() ? std::filesystem::path(".")
+                                                    : cfg->db.parent_path();
+  struct stat st{};
+  if (::stat(db_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    fmt::print(stderr, "sqtail: warning: the directory of db {} does not exist\n",
+               tomlString(cfg->db.string()));
+  }
+  if (cfg->sources.empty()) {
+    fmt::print(stderr,
+               "sqtail: nothing to tail: give path patterns or a [[source]] in the config\n");
+    return 2;
+  }
+  return status;
+}
+
+}  // namespace
+
+void addCheckCommand(CLI::App& app, Action& action) {
+  auto* cmd = app.add_subcommand(
+      "check", "Validate a config; show the resolved settings, the files each source matches "
+               "now, and what a sample line gives");
+  auto o = std::make_shared<CheckFlags>();
+  cmd->add_option("patterns", o->patterns, "Globs of files, as for `sqtail run`");
+  cmd->add_option("-c,--config", o->config_path, "TOML config file to check");
+  auto* line = cmd->add_option("--line", o->line, "A sample JSONL line to run through the extractor");
+  cmd->add_option("--db", o->db, "SQLite database file (default: sqtail.db)");
+  cmd->add_option("--flush-interval", o->flush, "As for `sqtail run`");
+  cmd->add_flag("--no-raw", o->no_raw, "As for `sqtail run`");
+  cmd->add_option("--exclude", o->excludes, "As for `sqtail run`");
+  cmd->add_option("--read-from", o->read_from, "head|tail, as for `sqtail run`")
+      ->check(CLI::IsMember({"head", "tail"}));
+  cmd->add_option("--source-name", o->source_name, "Source name for the patterns given here");
+  cmd->add_option("--preset", o->presets, "Add a built-in source: claude-code");
+  cmd->add_flag("--all-files", o->all_files,
+                fmt::format("List every matching file (default: the first {})", kFilesShown));
+  cmd->callback([&action, o, line] {
+    o->has_line = line->count() > 0;
+    action = [o] { return runCheck(*o); };
+  });
+}
+
+}  // namespace sqtail::cli
