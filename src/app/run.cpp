@@ -19,6 +19,8 @@
 #include "app/pid_file.hpp"
 #include "app/tail_loop.hpp"
 #include "obs/http_server.hpp"
+#include "obs/log.hpp"
+#include "sink/sqlite/retention.hpp"
 #include "sink/sqlite/sqlite_sink.hpp"
 #include "usage/usage.hpp"
 
@@ -30,7 +32,7 @@ namespace {
 // read-only) with capped backoff. A batch is never dropped: until it commits, its memory
 // stays charged and the tail thread stops reading.
 void writerLoop(sink::SqliteSink& sink, Handoff& handoff, Counters& counters,
-                const SinkMetrics& metrics) {
+                const SinkMetrics& metrics, sink::Retention& retention) {
   using Clock = std::chrono::steady_clock;
   sink::Batch batch;
   std::size_t charged = 0;
@@ -56,7 +58,7 @@ void writerLoop(sink::SqliteSink& sink, Handoff& handoff, Counters& counters,
       metrics.failures.inc();
       if (metrics.health != nullptr) metrics.health->commitFailed();
       if (attempt == 1 || attempt % 20 == 0) {
-        fmt::print(stderr, "sqtail: warning: commit failed ({}), retrying (attempt {})\n",
+        obs::log::warn("commit failed ({}), retrying (attempt {})",
                    r.error().message, attempt);
       }
       std::this_thread::sleep_for(backoff);
@@ -67,6 +69,15 @@ void writerLoop(sink::SqliteSink& sink, Handoff& handoff, Counters& counters,
     counters.batches_committed++;
     batch = sink::Batch{};
     handoff.release(charged);
+    // Retention between batches: one small step after each commit, more while no batch
+    // waits. Each step is its own short transaction, so a batch waits at most one step.
+    // While the logs are quiet nothing commits, nothing grows and nothing is deleted.
+    const auto wall_ms = [] {
+      using namespace std::chrono;
+      return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    };
+    while (sink.runRetention(retention, wall_ms()) && handoff.queued() == 0) {
+    }
   }
 }
 
@@ -122,6 +133,12 @@ int run(const config::Config& config, const RunOptions& options) {
     }
     pricing = std::move(*loaded);
   }
+  obs::log::Level level = obs::log::Level::kInfo;
+  obs::log::parseLevel(config.log_level, level);  // validated by the config loader
+  if (auto err = obs::log::configure(level, config.log_file); !err.empty()) {
+    fmt::print(stderr, "sqtail: {}\n", err);
+    return 2;
+  }
   auto pid_file = PidFile::acquire(config.db);
   if (!pid_file) {
     fmt::print(stderr, "sqtail: {}\n", pid_file.error());
@@ -159,7 +176,7 @@ int run(const config::Config& config, const RunOptions& options) {
       return 1;
     }
     http = std::move(*server);
-    fmt::print(stderr, "sqtail: serving /metrics and /health on {}:{}\n", config.http->host,
+    obs::log::info("serving /metrics and /health on {}:{}", config.http->host,
                http->port());
   }
 
@@ -167,7 +184,8 @@ int run(const config::Config& config, const RunOptions& options) {
   Handoff handoff;
   TailLoop loop(config, handoff, counters, std::move(*stored), options.once, pricing,
                 TailMetrics::resolve(registry, health, config));
-  std::thread writer([&] { writerLoop(**sink, handoff, counters, sqlite_metrics); });
+  sink::Retention retention(config);
+  std::thread writer([&] { writerLoop(**sink, handoff, counters, sqlite_metrics, retention); });
   std::thread tailer([&] { loop.run(); });
 
   // The sidecar's child starts once we tail: nothing it writes can be missed.
@@ -211,9 +229,9 @@ int run(const config::Config& config, const RunOptions& options) {
     } else if (sig == SIGHUP) {
       if (child > 0) kill(child, SIGHUP);
       if (!options.reload) {
-        fmt::print(stderr, "sqtail: SIGHUP: nothing to reload (started without --config)\n");
+        obs::log::warn("SIGHUP: nothing to reload (started without --config)");
       } else if (auto next = options.reload(); !next) {
-        fmt::print(stderr, "sqtail: reload rejected, the running configuration stays: {}\n",
+        obs::log::error("reload rejected, the running configuration stays: {}",
                    next.error());
       } else {
         loop.requestReload(std::move(*next));
@@ -227,8 +245,9 @@ int run(const config::Config& config, const RunOptions& options) {
         loop.requestDrain();  // what it wrote before exiting is committed before we exit
       }
     }
+    obs::log::flush();  // a file log is written out at least every tick
     if (options.follow_pid > 0 && kill(options.follow_pid, 0) != 0 && errno == ESRCH) {
-      fmt::print(stderr, "sqtail: process {} has exited; draining\n", options.follow_pid);
+      obs::log::info("process {} has exited; draining", options.follow_pid);
       loop.requestDrain();
     }
     if (options.progress) {
@@ -247,6 +266,7 @@ int run(const config::Config& config, const RunOptions& options) {
   }
   joiner.join();
   if (http) http->stop();  // before the registry and health it reads go away
+  obs::log::flush();
   if (options.progress) fmt::print(stderr, "\n");
   if (options.once) {
     const double secs =

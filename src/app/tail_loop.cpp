@@ -12,6 +12,8 @@
 
 #include <fmt/core.h>
 
+#include "obs/log.hpp"
+
 namespace sqtail::app {
 
 namespace {
@@ -88,12 +90,12 @@ void TailLoop::requestReload(config::Config next) {
 void TailLoop::applyReload(config::Config next) {
   seal();  // what was read under the old settings commits as it was
   if (next.db != config_.db) {
-    fmt::print(stderr, "sqtail: warning: reload: a new db ({}) takes effect at restart\n",
+    obs::log::warn("reload: a new db ({}) takes effect at restart",
                next.db.string());
     next.db = config_.db;
   }
   if (next.http != config_.http) {
-    fmt::print(stderr, "sqtail: warning: reload: [http] changes take effect at restart\n");
+    obs::log::warn("reload: [http] changes take effect at restart");
     next.http = config_.http;
   }
   std::vector<int> remap(config_.sources.size(), -1);
@@ -145,7 +147,7 @@ void TailLoop::applyReload(config::Config next) {
     });
     openFile(p, src, is_new_source);
   });
-  fmt::print(stderr, "sqtail: configuration reloaded ({} sources)\n", config_.sources.size());
+  obs::log::info("configuration reloaded ({} sources)", config_.sources.size());
 }
 
 void TailLoop::openFile(const std::string& path, int source, bool initial) {
@@ -164,7 +166,7 @@ void TailLoop::openFile(const std::string& path, int source, bool initial) {
   }
   auto fd = sys::openRead(path);
   if (!fd) {
-    if (fd.error().code != ENOENT) fmt::print(stderr, "sqtail: warning: {}\n", fd.error().message());
+    if (fd.error().code != ENOENT) obs::log::warn("{}", fd.error().message());
     return;
   }
   auto st = sys::fstat(fd->get());
@@ -338,9 +340,9 @@ void TailLoop::recoverRotatedWhileDown() {
       continue;
     }
     if (found == s.path) {
-      fmt::print(stderr, "sqtail: note: finishing rotated file {}\n", found);
+      obs::log::info("finishing rotated file {}", found);
     } else {
-      fmt::print(stderr, "sqtail: note: {} was rotated to {} while sqtail was down; finishing it\n",
+      obs::log::info("{} was rotated to {} while sqtail was down; finishing it",
                  s.path, found);
     }
     f->detached = true;
@@ -513,8 +515,7 @@ void TailLoop::recoverFromCopy(File& f) {
       if (!turn || !turn->more) break;
     }
     counters_.copy_recoveries++;
-    fmt::print(stderr,
-               "sqtail: note: {} was truncated; read {} bytes it lost from its copy {}\n", f.path,
+    obs::log::info("{} was truncated; read {} bytes it lost from its copy {}", f.path,
                f.pos.offset - from, candidate);
     return;
   }
@@ -564,7 +565,7 @@ bool TailLoop::readTurn(File& f) {
     onLine(f, line);
   });
   if (!turn) {
-    fmt::print(stderr, "sqtail: warning: {}: {}\n", f.path, turn.error().message());
+    obs::log::warn("{}: {}", f.path, turn.error().message());
     return false;
   }
   if (f.pos.offset != before) {
@@ -719,7 +720,7 @@ void TailLoop::onInotify(const watch::Event& ev) {
     // Events were lost: reconcile everything against the file system.
     counters_.inotify_overflows++;
     metrics_.inotify_overflows.inc();
-    fmt::print(stderr, "sqtail: warning: inotify queue overflowed; rescanning every file\n");
+    obs::log::warn("inotify queue overflowed; rescanning every file");
     rescan_pending_ = true;
     return;
   }
@@ -833,7 +834,7 @@ void TailLoop::run() {
   if (!once_) {
     inotify_ = std::make_unique<watch::Inotify>();
     if (!inotify_->ok()) {
-      fmt::print(stderr, "sqtail: warning: inotify unavailable ({}); polling every {} ms\n",
+      obs::log::warn("inotify unavailable ({}); polling every {} ms",
                  strerror(errno), config_.poll_interval.count());
       inotify_.reset();
       polling_ = true;
@@ -904,7 +905,7 @@ void TailLoop::run() {
     const int timeout = (!ready_.empty() && !paused) ? 0 : timeoutMs(Clock::now());
     int n = epoll_wait(epoll_.get(), events, 8, timeout);
     if (n < 0 && errno != EINTR) {
-      fmt::print(stderr, "sqtail: error: epoll_wait: {}\n", strerror(errno));
+      obs::log::error("epoll_wait: {}", strerror(errno));
       break;
     }
     for (int i = 0; i < n; ++i) {

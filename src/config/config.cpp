@@ -179,6 +179,9 @@ constexpr std::string_view kTopLevelKeys[] = {
     "poll_interval",
     "follow_symlinks",
     "pricing",
+    "retention",
+    "max_events",
+    "rollup_retention",
     "http",
     "source",
 };
@@ -255,6 +258,17 @@ class Loader {
         } else {
           wrongType(node, name, "a table ([http])");
         }
+      } else if (name == "log_level") {
+        if (auto level = readString(node, name)) {
+          if (*level != "error" && *level != "warn" && *level != "info" && *level != "debug") {
+            error(node, fmt::format("key '{}': expected \"error\", \"warn\", \"info\" or "
+                                    "\"debug\", got {:?}", name, *level));
+          } else {
+            config.log_level = std::move(*level);
+          }
+        }
+      } else if (name == "log_file") {
+        if (auto file = readString(node, name)) config.log_file = std::move(*file);
       } else if (name == "pricing") {
         if (auto path = readString(node, name)) config.pricing = std::move(*path);
       } else if (name == "follow_symlinks") {
@@ -265,6 +279,12 @@ class Loader {
         }
       } else if (name == "batch_max_rows") {
         if (auto rows = readCount(node, name)) config.batch_max_rows = *rows;
+      } else if (name == "retention") {
+        if (auto age = readDuration(node, name)) config.retention = *age;
+      } else if (name == "max_events") {
+        if (auto count = readCount(node, name)) config.max_events = *count;
+      } else if (name == "rollup_retention") {
+        if (auto age = readDuration(node, name)) config.rollup_retention = *age;
       } else if (name == "source") {
         readSources(node, config.sources);
       } else if (const auto* size_key = findSizeKey(name)) {

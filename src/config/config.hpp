@@ -55,7 +55,15 @@ struct Config {
   std::chrono::milliseconds poll_interval{1000};  // rescan period where inotify cannot watch
   bool follow_symlinks = false;                   // follow links whose target leaves the roots
   std::optional<obs::HttpConfig> http;             // [http]: /metrics and /health; off if absent
-  std::filesystem::path pricing;                  // model prices for `usage`; empty: built in
+  std::filesystem::path pricing;
+  std::string log_level = "info";  // error, warn, info, debug
+  std::string log_file;            // empty: stderr (journald picks it up)                  // model prices for `usage`; empty: built in
+  // Retention; unset keeps forever. Events (and rejects) older than `retention` by their
+  // time, and all but the newest `max_events` events, are deleted in small steps between
+  // batches. Rollups have their own key; `usage` is always kept.
+  std::optional<std::chrono::milliseconds> retention;
+  std::optional<std::uint64_t> max_events;
+  std::optional<std::chrono::milliseconds> rollup_retention;
   std::vector<Source> sources;
 
   friend bool operator==(const Config&, const Config&) = default;

@@ -10,6 +10,8 @@
 
 #include <fmt/core.h>
 
+#include "obs/log.hpp"
+
 namespace sqtail::watch {
 
 namespace {
@@ -81,7 +83,7 @@ void Discovery::watch(const std::string& dir) {
   auto wd = inotify_->watchDir(dir);
   if (!wd) {
     ++watch_failures_;
-    fmt::print(stderr, "sqtail: warning: cannot watch {}; falling back to polling it\n",
+    obs::log::warn("cannot watch {}; falling back to polling it",
                wd.error().message());
   }
 }
@@ -119,7 +121,7 @@ void Discovery::walk(const std::string& dir, const Found& found, int depth) {
   watch(dir);
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
-    if (errno != ENOENT) fmt::print(stderr, "sqtail: warning: cannot list {}: {}\n", dir, strerror(errno));
+    if (errno != ENOENT) obs::log::warn("cannot list {}: {}", dir, strerror(errno));
     return;
   }
   std::vector<std::pair<std::string, unsigned char>> entries;

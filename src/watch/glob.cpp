@@ -52,7 +52,7 @@ Glob::Glob(std::string_view pattern, std::string_view cwd)
     root_ += '/';
     root_ += seg;
   }
-  if (root_.empty()) root_ = "/";
+  if (root_.empty()) root_.assign(1, '/');  // not = "/": GCC 12 -O3 warns (restrict)
 }
 
 bool Glob::matchFrom(std::size_t pi, const std::vector<std::string_view>& path, std::size_t si,
