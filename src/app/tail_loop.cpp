@@ -413,6 +413,28 @@ void TailLoop::enqueue(File& f) {
   ready_.push_back(&f);
 }
 
+// Long enough to gather a logger's line-by-line writes into one read, short next to
+// flush_interval (commits wait for the batch deadline anyway).
+constexpr auto kCoalesceWindow = std::chrono::milliseconds(50);
+
+void TailLoop::defer(File& f) {
+  if (f.queued || f.pending || f.closed) return;
+  f.pending = true;
+  pending_.push_back(&f);
+  if (coalesce_at_ == Clock::time_point{}) {
+    coalesce_at_ = Clock::now() + std::min<Clock::duration>(kCoalesceWindow, config_.flush_interval / 4);
+  }
+}
+
+void TailLoop::releasePending() {
+  for (File* f : pending_) {
+    f->pending = false;
+    enqueue(*f);
+  }
+  pending_.clear();
+  coalesce_at_ = {};
+}
+
 void TailLoop::markDirty(File& f) {
   if (f.dirty) return;
   f.dirty = true;
@@ -445,6 +467,10 @@ void TailLoop::detach(File& f, std::string_view state) {
 }
 
 void TailLoop::closeFile(File& f) {
+  if (f.pending) {
+    pending_.erase(std::remove(pending_.begin(), pending_.end(), &f), pending_.end());
+    f.pending = false;
+  }
   refreshCheckHash(f);  // the last chance: the checkpoint sealed after this needs it
   f.fd.reset();
   f.closed = true;
@@ -709,6 +735,7 @@ int TailLoop::timeoutMs(Clock::time_point now) const {
     if (f->detached && !f->closed) next = std::min(next, f->close_at);
   }
   if (polling_) next = std::min(next, next_poll_);
+  if (coalesce_at_ != Clock::time_point{}) next = std::min(next, coalesce_at_);
   if (next == Clock::time_point::max()) return -1;
   if (next <= now) return 0;
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(next - now).count();
@@ -744,7 +771,7 @@ void TailLoop::onInotify(const watch::Event& ev) {
     if (auto it = by_path_.find(path); it != by_path_.end()) {
       File& f = *it->second;
       if (f.detached) f.close_at = Clock::now() + config_.rotate_wait;
-      enqueue(f);
+      defer(f);
     }
   }
   // inotify names paths, not files: by the time an event is read, the name may belong to a
@@ -890,6 +917,10 @@ void TailLoop::run() {
       }
     }
     auto now = Clock::now();
+    if (coalesce_at_ != Clock::time_point{} && (now >= coalesce_at_ || finishing())) {
+      releasePending();
+      continue;  // read them now
+    }
     for (auto& [id, f] : files_) {
       if (f->detached && !f->closed && !f->queued && (now >= f->close_at || finishing())) {
         drainAndMaybeClose(*f, finishing() ? now - config_.rotate_wait : now);

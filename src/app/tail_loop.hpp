@@ -69,6 +69,7 @@ class TailLoop {
     std::int64_t size = 0;
     std::string_view state = "active";
     bool queued = false;
+    bool pending = false;  // written to; read when the coalescing window closes
     bool detached = false;  // renamed away or deleted: drain, then close at close_at
     Clock::time_point close_at{};
     bool dirty = false;  // has a change the next batch must checkpoint
@@ -139,6 +140,12 @@ class TailLoop {
   std::unordered_map<std::uint32_t, File*> moved_from_;  // inotify cookie -> file
   std::unordered_map<std::uint32_t, int> untracked_moves_;  // cookie -> source
   std::deque<File*> ready_;
+  // Files reported written, read together when the window closes: one read per file per
+  // window instead of one per write (a logger writing line by line).
+  std::vector<File*> pending_;
+  Clock::time_point coalesce_at_{};
+  void defer(File& f);
+  void releasePending();
   std::vector<File*> dirty_;
   std::vector<std::int64_t> closing_;  // ids closed but still owed a checkpoint
   std::map<std::pair<std::uint64_t, std::uint64_t>, File*> by_inode_;
