@@ -99,7 +99,7 @@ def git_commit() -> str:
     return ""
 
 
-def busy_processes() -> list[str]:
+def busy_processes() -> Counter:
     """Compiler/build processes running right now (others sharing the machine)."""
     seen = Counter()
     for pid in os.listdir("/proc"):
@@ -112,7 +112,7 @@ def busy_processes() -> list[str]:
             continue
         if comm in BUSY_COMMS:
             seen[comm] += 1
-    return [f"{c}x{n}" if n > 1 else c for c, n in sorted(seen.items())]
+    return seen
 
 
 def proc_cpu_ticks(pid: int) -> int:
@@ -391,9 +391,15 @@ def run_batch(a, exe: str, workdir: str) -> dict:
     t0 = time.perf_counter()
     st.start()
     timer.start()
-    st.wait()
+    try:
+        st.wait()
+    except BaseException:  # Ctrl-C: do not leave sqtail running
+        os.kill(st.pid, signal.SIGKILL)
+        st.wait()
+        raise
+    finally:
+        timer.cancel()
     wall = time.perf_counter() - t0
-    timer.cancel()
     if st.status != 0:
         raise st.fail(f"sqtail exited with status {st.status} after {wall:.1f} s")
     counts = db_counts(db)
@@ -420,6 +426,7 @@ def run_live(a, exe: str, workdir: str) -> dict:
     st = Sqtail(exe, db, os.path.join(d, "**", "*.jsonl"), a, once=False, workdir=workdir)
     log(f"running: {shlex.join(st.cmd)}")
     st.start()
+    writer = None
     try:
         con = wait_for_db(st, db)
         time.sleep(1.0)  # let discovery register the (empty) files
@@ -435,7 +442,6 @@ def run_live(a, exe: str, workdir: str) -> dict:
         expected = None
         t_last_row = t_start
         drain_deadline = None
-        writer_ru = None
         while True:
             t_poll = time.time()
             rows = con.execute("SELECT id, ts FROM events WHERE id > ? ORDER BY id",
@@ -450,10 +456,9 @@ def run_live(a, exe: str, workdir: str) -> dict:
                 seen += len(rows)
                 t_last_row = t_poll
             if expected is None:
-                wpid, wstatus, wru = os.wait4(writer.pid, os.WNOHANG)
+                wpid, wstatus, _ = os.wait4(writer.pid, os.WNOHANG)
             if expected is None and wpid:
                 writer.returncode = os.waitstatus_to_exitcode(wstatus)  # reaped by wait4
-                writer_ru = wru
                 out = writer.stdout.read().decode()
                 if writer.returncode != 0 or not out.strip():
                     raise BenchError(f"live writer failed (status {writer.returncode})")
@@ -472,6 +477,9 @@ def run_live(a, exe: str, workdir: str) -> dict:
         hwm = proc_status_kib(st.pid, "VmHWM")
         con.close()
     finally:
+        if writer is not None and writer.returncode is None:
+            writer.kill()  # only on an error path: the writer normally has exited
+            writer.wait()
         shutdown_s = st.stop()
     window = t_last_row - t_start
     counts = db_counts(db)
@@ -695,7 +703,8 @@ def main(argv=None) -> int:
             else:
                 fig = run_quiet(a, exe, workdir)
             load1 = os.getloadavg()
-            busy = sorted(set(busy0) | set(busy_processes()))
+            busy = [f"{c}x{n}" if n > 1 else c
+                    for c, n in sorted((busy0 | busy_processes()).items())]  # max of the two
             meta.update(load_before=" ".join(f"{x:.2f}" for x in load0),
                         load_after=" ".join(f"{x:.2f}" for x in load1), busy=busy)
             if busy:
