@@ -46,7 +46,7 @@ struct Config {
   std::chrono::milliseconds flush_interval{1000};  // a batch commits at the latest after this
   std::uint64_t batch_max_rows = 20000;            // ... or when it holds this many rows
   std::uint64_t batch_max_bytes = 4ull << 20;      // ... or this many bytes of lines
-  std::uint64_t max_buffer_bytes = 32ull << 20;    // bytes read but not yet committed, at most
+  std::uint64_t max_buffer_bytes = 24ull << 20;    // bytes read but not yet committed, at most
   std::uint64_t max_line_bytes = 1ull << 20;       // longer lines are rejects
   std::uint64_t read_chunk_bytes = 256ull << 10;   // bytes per file per turn (fairness)
   std::uint64_t fingerprint_bytes = 1024;          // identity hash covers this many first bytes

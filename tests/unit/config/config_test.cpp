@@ -154,7 +154,7 @@ TEST(LoadString, EmptyConfigIsAllDefaults) {
   EXPECT_EQ(config.flush_interval, milliseconds{1000});
   EXPECT_EQ(config.batch_max_rows, 20000u);
   EXPECT_EQ(config.batch_max_bytes, 4u << 20);
-  EXPECT_EQ(config.max_buffer_bytes, 32u << 20);
+  EXPECT_EQ(config.max_buffer_bytes, 24u << 20);
   EXPECT_EQ(config.max_line_bytes, 1u << 20);
   EXPECT_EQ(config.read_chunk_bytes, 256u << 10);
   EXPECT_EQ(config.fingerprint_bytes, 1024u);
@@ -247,6 +247,35 @@ read_chunk_bytes = "1MiB")");
 }
 
 TEST(LoadString, EmptySourceArrayIsValid) { EXPECT_TRUE(load("source = []").sources.empty()); }
+
+TEST(LoadString, RetentionKeys) {
+  // Unset is "keep forever", for events and rollups alike.
+  EXPECT_FALSE(Config{}.retention);
+  EXPECT_FALSE(Config{}.max_events);
+  EXPECT_FALSE(Config{}.rollup_retention);
+  const Config config = load(R"(retention = "30d"
+max_events = 5000000
+rollup_retention = 3600)");
+  EXPECT_EQ(config.retention, milliseconds{30LL * 24 * 3600 * 1000});
+  EXPECT_EQ(config.max_events, 5'000'000u);
+  EXPECT_EQ(config.rollup_retention, milliseconds{3'600'000});
+}
+
+TEST(LoadErrors, BadRetentionKeys) {
+  EXPECT_EQ(errorOf(R"(retention = "0d")"), "t.toml:1: key 'retention': must be greater than zero");
+  EXPECT_EQ(errorOf(R"(retention = "a month")"),
+            R"(t.toml:1: key 'retention': expected a duration like "250ms", "1s", "5m", "1h", )"
+            R"("7d", got "a month")");
+  EXPECT_EQ(errorOf("max_events = 0"),
+            "t.toml:1: key 'max_events': must be greater than zero, got 0");
+  EXPECT_EQ(errorOf(R"(max_events = "1M")"),
+            "t.toml:1: key 'max_events': expected an integer, got a string");
+  EXPECT_EQ(errorOf("rollup_retention = true"),
+            R"(t.toml:1: key 'rollup_retention': expected a duration (a string like "250ms", )"
+            R"("1s", "5m", "1h", "7d" or an integer number of seconds), got a boolean)");
+  EXPECT_EQ(errorOf("retension = \"1d\""),
+            "t.toml:1: unknown key 'retension' (did you mean 'retention'?)");
+}
 
 // ---- loading: errors, each naming file, line and key ----
 
@@ -416,7 +445,7 @@ TEST(LoadErrors, LineLongerThanBuffer) {
 max_line_bytes = "128MiB"
 )"),
             "t.toml:2: key 'max_line_bytes': 134217728 bytes is more than max_buffer_bytes "
-            "(33554432 bytes); a whole line must fit in the buffer");
+            "(25165824 bytes); a whole line must fit in the buffer");
 }
 
 TEST(LoadErrors, BufferSmallerThanDefaultLine) {
