@@ -12,6 +12,7 @@
 
 #include "cli/check.hpp"
 #include "cli/command.hpp"
+#include "cli/config_flags.hpp"
 #include "config/presets.hpp"
 #include "parse/extractor.hpp"
 #include "usage/usage.hpp"
@@ -121,64 +122,20 @@ std::string resolvedToml(const config::Config& c,
 
 namespace {
 
-struct CheckFlags {
-  std::string config_path, db, flush, read_from, source_name = "default", line;
-  std::vector<std::string> patterns, excludes, presets;
-  bool no_raw = false, all_files = false, has_line = false;
+struct CheckFlags : ConfigFlags {
+  std::string line;
+  bool all_files = false, has_line = false;
 };
 
 constexpr std::size_t kFilesShown = 20;
-
-// The same resolution as `sqtail run`: the file first, then the command line over it.
-tl::expected<config::Config, std::string> resolve(const CheckFlags& o) {
-  config::Config cfg;
-  if (!o.config_path.empty()) {
-    auto loaded = config::loadFile(o.config_path);
-    if (!loaded) return tl::unexpected(loaded.error().message);
-    cfg = std::move(*loaded);
-  }
-  if (!o.db.empty()) cfg.db = o.db;
-  if (!o.flush.empty()) {
-    auto d = config::parseDuration(o.flush);
-    if (!d || d->count() <= 0) {
-      return tl::unexpected(
-          fmt::format("--flush-interval '{}': expected a duration like 1s or 250ms", o.flush));
-    }
-    cfg.flush_interval = *d;
-  }
-  if (o.no_raw) cfg.store_raw = false;
-  for (const auto& name : o.presets) {
-    auto src = config::preset(name);
-    if (!src) {
-      return tl::unexpected(fmt::format("--preset {}: unknown preset (known: {})", name,
-                                        fmt::join(config::presetNames(), ", ")));
-    }
-    cfg.sources.push_back(std::move(*src));
-  }
-  const auto read_from = o.read_from == "tail" ? config::ReadFrom::kTail : config::ReadFrom::kHead;
-  if (!o.patterns.empty()) {
-    config::Source src;
-    src.name = o.source_name;
-    src.paths = o.patterns;
-    src.exclude = o.excludes;
-    src.read_from = read_from;
-    cfg.sources.push_back(std::move(src));
-  } else {
-    for (auto& s : cfg.sources) {
-      s.exclude.insert(s.exclude.end(), o.excludes.begin(), o.excludes.end());
-      if (!o.read_from.empty()) s.read_from = read_from;
-    }
-  }
-  return cfg;
-}
 
 std::string isoWithMillis(std::int64_t ms) {
   const std::int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
   const std::time_t t = static_cast<std::time_t>(secs);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms - secs * 1000);
+  return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms - secs * 1000);
 }
 
 std::string shown(const std::optional<std::string_view>& v) {
@@ -212,10 +169,10 @@ bool checkLine(const config::Config& cfg, const std::vector<config::Source>& sou
       continue;
     }
     out += fmt::format("#   source '{}': accepted\n", s.name);
-    out += fmt::format("#     ts        {}\n",
-                       fields->ts_ms ? fmt::format("{} ({} ms)", isoWithMillis(*fields->ts_ms),
-                                                   *fields->ts_ms)
-                                     : std::string("(none: the time it is read)"));
+    out += fmt::format(
+        "#     ts        {}\n",
+        fields->ts_ms ? fmt::format("{} ({} ms)", isoWithMillis(*fields->ts_ms), *fields->ts_ms)
+                      : std::string("(none: the time it is read)"));
     out += fmt::format("#     level     {}\n", shown(fields->level));
     out += fmt::format("#     category  {}\n", shown(fields->category));
     out += fmt::format("#     message   {}\n", shown(fields->message));
@@ -237,7 +194,7 @@ bool checkLine(const config::Config& cfg, const std::vector<config::Source>& sou
 }
 
 int runCheck(const CheckFlags& o) {
-  auto cfg = resolve(o);
+  auto cfg = o.resolve();
   if (!cfg) {
     fmt::print(stderr, "sqtail: {}\n", cfg.error());
     return 2;
@@ -252,8 +209,8 @@ int runCheck(const CheckFlags& o) {
     pricing = std::move(*loaded);
   }
 
-  std::string out = fmt::format("# {}: valid\n",
-                                o.config_path.empty() ? "command line" : o.config_path);
+  std::string out =
+      fmt::format("# {}: valid\n", o.config_path.empty() ? "command line" : o.config_path);
   // The files each source matches now, found as `run` finds them at start-up (first matching
   // source wins), but with nothing watched.
   std::vector<std::vector<std::string>> matched(cfg->sources.size());
@@ -288,9 +245,9 @@ int runCheck(const CheckFlags& o) {
   }
   std::cout << out << std::flush;
 
-  const auto db_dir = cfg->db.parent_path().empty() ? std::filesystem::path(".")
-                                                    : cfg->db.parent_path();
-  struct stat st{};
+  const auto db_dir =
+      cfg->db.parent_path().empty() ? std::filesystem::path(".") : cfg->db.parent_path();
+  struct stat st {};
   if (::stat(db_dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     fmt::print(stderr, "sqtail: warning: the directory of db {} does not exist\n",
                tomlString(cfg->db.string()));
@@ -307,20 +264,13 @@ int runCheck(const CheckFlags& o) {
 
 void addCheckCommand(CLI::App& app, Action& action) {
   auto* cmd = app.add_subcommand(
-      "check", "Validate a config; show the resolved settings, the files each source matches "
-               "now, and what a sample line gives");
+      "check",
+      "Validate a config; show the resolved settings, the files each source matches "
+      "now, and what a sample line gives");
   auto o = std::make_shared<CheckFlags>();
-  cmd->add_option("patterns", o->patterns, "Globs of files, as for `sqtail run`");
-  cmd->add_option("-c,--config", o->config_path, "TOML config file to check");
-  auto* line = cmd->add_option("--line", o->line, "A sample JSONL line to run through the extractor");
-  cmd->add_option("--db", o->db, "SQLite database file (default: sqtail.db)");
-  cmd->add_option("--flush-interval", o->flush, "As for `sqtail run`");
-  cmd->add_flag("--no-raw", o->no_raw, "As for `sqtail run`");
-  cmd->add_option("--exclude", o->excludes, "As for `sqtail run`");
-  cmd->add_option("--read-from", o->read_from, "head|tail, as for `sqtail run`")
-      ->check(CLI::IsMember({"head", "tail"}));
-  cmd->add_option("--source-name", o->source_name, "Source name for the patterns given here");
-  cmd->add_option("--preset", o->presets, "Add a built-in source: claude-code");
+  o->addTo(cmd);
+  auto* line =
+      cmd->add_option("--line", o->line, "A sample JSONL line to run through the extractor");
   cmd->add_flag("--all-files", o->all_files,
                 fmt::format("List every matching file (default: the first {})", kFilesShown));
   cmd->callback([&action, o, line] {

@@ -60,14 +60,14 @@ struct DbFacts {
   struct Minute {
     double lines = 0, bytes = 0;
   };
-  std::map<std::int64_t, File> files;  // by files.id; only files still tracked
+  std::map<std::int64_t, File> files;         // by files.id; only files still tracked
   std::map<std::string, Minute> last_minute;  // by source, events stamped in the window
   double minute_window_seconds = 60;
 };
 
 // One look at a running sqtail, from either place or both.
 struct Snapshot {
-  double at = 0;  // seconds on a monotonic clock
+  double at = 0;       // seconds on a monotonic clock
   std::string origin;  // "http://127.0.0.1:9099" or "sqtail.db"
   std::optional<MetricsFacts> metrics;
   std::optional<std::string> health;  // "ok" or "degraded: <reasons>"

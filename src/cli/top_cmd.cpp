@@ -12,8 +12,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 #include <thread>
 
@@ -277,7 +279,13 @@ std::string bytesRate(double v) { return humanBytes(v, "/s"); }
 std::string bytes(double v) { return humanBytes(v); }
 std::string count(double v) { return thousands(std::llround(v)); }
 std::string seconds(double v) {
+  if (v < 0.001) return fmt::format("{:.0f}us", v * 1e6);
   return v < 1 ? fmt::format("{:.0f}ms", v * 1000) : fmt::format("{:.2f}s", v);
+}
+// The refresh period as it was given: "1s", "250ms".
+std::string period(double v) {
+  const auto ms = std::llround(v * 1000);
+  return ms % 1000 == 0 ? fmt::format("{}s", ms / 1000) : fmt::format("{}ms", ms);
 }
 
 // Per file: lines and bytes committed since `before`. A file new since then counts from 0; a
@@ -309,8 +317,8 @@ std::vector<Line> compose(const Snapshot* before, const Snapshot& now, const Vie
   const DbFacts* d = now.db ? &*now.db : nullptr;
   const DbFacts* d0 = before && before->db && d ? &*before->db : nullptr;
 
-  add(fmt::format("sqtail top  {}  {}  every {}{}", now.origin, o.clock,
-                  seconds(o.interval_seconds), o.interactive ? "  (q quits)" : ""),
+  add(fmt::format("sqtail top  {}  {}  every {}{}", now.origin, o.clock, period(o.interval_seconds),
+                  o.interactive ? "  (q quits)" : ""),
       Line::Style::kTitle);
   if (m) {
     std::string l = m->version.empty() ? "sqtail" : "sqtail " + m->version;
@@ -321,10 +329,10 @@ std::vector<Line> compose(const Snapshot* before, const Snapshot& now, const Vie
     }
     if (m0 && m->backpressure_seconds && m0->backpressure_seconds) {
       const double paused = perSecond(*m->backpressure_seconds, *m0->backpressure_seconds, dt);
-      l += fmt::format("  paused {:.0f}%", std::min(100.0, paused * 100));
+      l += fmt::format("  backpressure {:.0f}%", std::min(100.0, paused * 100));
     }
-    add(std::move(l), now.health && *now.health != "ok" ? Line::Style::kAlert
-                                                        : Line::Style::kPlain);
+    add(std::move(l),
+        now.health && *now.health != "ok" ? Line::Style::kAlert : Line::Style::kPlain);
     std::string p;
     if (m->rss) p += "rss " + bytes(*m->rss);
     if (m0 && m->cpu_seconds && m0->cpu_seconds) {
@@ -392,8 +400,7 @@ std::vector<Line> compose(const Snapshot* before, const Snapshot& now, const Vie
   // Per sink: only the metrics know about commits; the DB alone tells what was committed.
   add("");
   const std::vector<std::size_t> sink_widths{14, 9, 9, 10, 11, 8};
-  add(row({"SINK", "RECORDS/S", "BATCHES/S", "COMMIT LAG", "COMMIT TIME", "FAILURES"},
-          sink_widths),
+  add(row({"SINK", "RECORDS/S", "BATCHES/S", "COMMIT LAG", "COMMIT TIME", "FAILURES"}, sink_widths),
       Line::Style::kHeading);
   if (m) {
     if (m->sinks.empty()) add("(no sinks yet)");
@@ -411,13 +418,13 @@ std::vector<Line> compose(const Snapshot* before, const Snapshot& now, const Vie
       };
       const auto lag = m0 ? mean(s.lag_sum - s0->lag_sum, s.lag_count - s0->lag_count)
                           : mean(s.lag_sum, s.lag_count);
-      const auto commit = m0 ? mean(s.commit_sum - s0->commit_sum,
-                                    s.commit_count - s0->commit_count)
-                             : mean(s.commit_sum, s.commit_count);
+      const auto commit =
+          m0 ? mean(s.commit_sum - s0->commit_sum, s.commit_count - s0->commit_count)
+             : mean(s.commit_sum, s.commit_count);
       const bool failing = m0 && s.failures > s0->failures;
       add(row({name, m0 ? humanRate(perSecond(s.records, s0->records, dt)) : kNone,
-               m0 ? humanRate(perSecond(s.batches, s0->batches, dt)) : kNone,
-               orNone(lag, seconds), orNone(commit, seconds), count(s.failures)},
+               m0 ? humanRate(perSecond(s.batches, s0->batches, dt)) : kNone, orNone(lag, seconds),
+               orNone(commit, seconds), count(s.failures)},
               sink_widths),
           failing ? Line::Style::kAlert : Line::Style::kPlain);
     }
@@ -627,7 +634,7 @@ class Looker {
   }
 
   void readDb(top::Snapshot& s, bool quiet_when_missing) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(db_path_.c_str(), &st) != 0) {
       db_.reset();
       if (!quiet_when_missing) {
@@ -656,7 +663,7 @@ class Looker {
         f.lines = static_cast<double>(files.getColumn(6).getInt64()) + f.rejects;
         // Lag against the file as it is now, when the path still names the same file (as
         // `sqtail files` does).
-        struct stat now{};
+        struct stat now {};
         if (f.state == "active" && ::stat(f.path.c_str(), &now) == 0 &&
             static_cast<std::int64_t>(now.st_ino) == files.getColumn(8).getInt64()) {
           size = static_cast<double>(now.st_size);
@@ -794,7 +801,8 @@ int interactive(Looker& looker, top::ViewOptions view) {
         if (now.metrics || now.db) before = std::move(now);
         if (!draw()) break;  // the terminal is gone (ssh dropped)
         next += std::chrono::duration_cast<Clock::duration>(interval);
-        if (next < Clock::now()) next = Clock::now() + std::chrono::duration_cast<Clock::duration>(interval);
+        if (next < Clock::now())
+          next = Clock::now() + std::chrono::duration_cast<Clock::duration>(interval);
       }
       pollfd fds[2] = {{sigfd.get(), POLLIN, 0}, {stdin_open ? STDIN_FILENO : -1, POLLIN, 0}};
       const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next - Clock::now());
