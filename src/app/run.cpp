@@ -32,7 +32,8 @@ namespace {
 // read-only) with capped backoff. A batch is never dropped: until it commits, its memory
 // stays charged and the tail thread stops reading.
 void writerLoop(sink::SqliteSink& sink, Handoff& handoff, Counters& counters,
-                const SinkMetrics& metrics, sink::Retention& retention) {
+                const SinkMetrics& metrics, sink::Retention& retention,
+                std::chrono::milliseconds retention_budget) {
   using Clock = std::chrono::steady_clock;
   sink::Batch batch;
   std::size_t charged = 0;
@@ -70,13 +71,18 @@ void writerLoop(sink::SqliteSink& sink, Handoff& handoff, Counters& counters,
     batch = sink::Batch{};
     handoff.release(charged);
     // Retention between batches: one small step after each commit, more while no batch
-    // waits. Each step is its own short transaction, so a batch waits at most one step.
-    // While the logs are quiet nothing commits, nothing grows and nothing is deleted.
+    // waits, for at most retention_budget (so a shutdown waits no longer for it). Each step
+    // is its own short transaction: a batch waits at most one step. While the logs are
+    // quiet nothing commits, nothing grows and nothing is deleted.
     const auto wall_ms = [] {
       using namespace std::chrono;
       return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
     };
-    while (sink.runRetention(retention, wall_ms()) && handoff.queued() == 0) {
+    const auto retention_until = retention_budget == std::chrono::milliseconds::max()
+                                     ? Clock::time_point::max()
+                                     : Clock::now() + retention_budget;
+    while (sink.runRetention(retention, wall_ms()) && handoff.queued() == 0 &&
+           Clock::now() < retention_until) {
     }
   }
 }
@@ -185,7 +191,12 @@ int run(const config::Config& config, const RunOptions& options) {
   TailLoop loop(config, handoff, counters, std::move(*stored), options.once, pricing,
                 TailMetrics::resolve(registry, health, config));
   sink::Retention retention(config);
-  std::thread writer([&] { writerLoop(**sink, handoff, counters, sqlite_metrics, retention); });
+  // --once is there to finish the job, retention included.
+  const auto retention_budget =
+      options.once ? std::chrono::milliseconds::max() : std::chrono::milliseconds(200);
+  std::thread writer([&] {
+    writerLoop(**sink, handoff, counters, sqlite_metrics, retention, retention_budget);
+  });
   std::thread tailer([&] { loop.run(); });
 
   // The sidecar's child starts once we tail: nothing it writes can be missed.

@@ -56,10 +56,11 @@ class RotatedFinder {
     const std::string dir = std::filesystem::path(old_path).parent_path().string();
     auto [it, added] = dirs_.try_emplace(dir);
     if (added) {
+      // error_code forms throughout: a directory that vanishes mid-scan ends the scan.
       std::error_code ec;
-      for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-        if (auto st = sys::lstat(entry.path().string()); st && S_ISREG(st->st_mode)) {
-          it->second.emplace(Identity{st->st_dev, st->st_ino}, entry.path().string());
+      for (std::filesystem::directory_iterator d(dir, ec), end; !ec && d != end; d.increment(ec)) {
+        if (auto st = sys::lstat(d->path().string()); st && S_ISREG(st->st_mode)) {
+          it->second.emplace(Identity{st->st_dev, st->st_ino}, d->path().string());
         }
       }
     }
@@ -158,19 +159,19 @@ int cmdFiles(const std::string& db, Format format) {
     return a.lag != b.lag ? a.lag > b.lag : a.path < b.path;
   });
   Table t;
-  t.headers = {"path",  "source",  "state",       "size",      "offset",    "lag_bytes",
-               "lag_lines", "lines", "rejects", "truncations", "last_event"};
+  t.headers = {"path",      "source", "state",   "size",        "offset",    "lag_bytes",
+               "lag_lines", "lines",  "rejects", "truncations", "last_event"};
   t.numeric = {false, false, false, true, true, true, true, true, true, true, false};
   const bool pretty = format == Format::kTable;
   auto num = [&](std::int64_t v) { return pretty ? thousands(v) : std::to_string(v); };
   for (const auto& r : rows) {
     const std::string lag_lines =
         !r.lag_lines ? "" : (r.lag_lines_capped ? ">" : "") + num(*r.lag_lines);
-    t.addRow({r.path, r.source, r.state, num(r.size), num(r.offset), num(r.lag), lag_lines,
-              num(r.lines), num(r.rejects), num(r.truncations),
-              r.last_event ? isoMillis(*r.last_event) : ""},
-             {false, false, false, false, false, false, !r.lag_lines, false, false, false,
-              !r.last_event});
+    t.addRow(
+        {r.path, r.source, r.state, num(r.size), num(r.offset), num(r.lag), lag_lines, num(r.lines),
+         num(r.rejects), num(r.truncations), r.last_event ? isoMillis(*r.last_event) : ""},
+        {false, false, false, false, false, false, !r.lag_lines, false, false, false,
+         !r.last_event});
   }
   std::cout << render(t, format);
   return 0;

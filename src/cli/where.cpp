@@ -73,8 +73,8 @@ tl::expected<WhereTerm, std::string> parseTerm(std::string_view term) {
     key.remove_suffix(1);
   }
   if (key.empty()) {
-    return tl::unexpected(fmt::format("--where: '{}' has no key before the '{}'", term,
-                                      out.negated ? "!=" : "="));
+    return tl::unexpected(
+        fmt::format("--where: '{}' has no key before the '{}'", term, out.negated ? "!=" : "="));
   }
   if (std::find(std::begin(kWhereKeys), std::end(kWhereKeys), key) == std::end(kWhereKeys)) {
     std::string text = fmt::format("--where: unknown key '{}': use {}", key, keyList());
@@ -109,8 +109,8 @@ tl::expected<std::vector<WhereTerm>, std::string> parseWhere(std::string_view te
   std::vector<WhereTerm> terms;
   for (std::string_view term : splitUnescaped(text, ',')) {
     if (term.empty()) {
-      return tl::unexpected(fmt::format("--where: '{}' has an empty condition (a ',' too many?)",
-                                        text));
+      return tl::unexpected(
+          fmt::format("--where: '{}' has an empty condition (a ',' too many?)", text));
     }
     auto parsed = parseTerm(term);
     if (!parsed) return tl::unexpected(std::move(parsed.error()));

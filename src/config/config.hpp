@@ -55,9 +55,9 @@ struct Config {
   std::chrono::milliseconds poll_interval{1000};  // rescan period where inotify cannot watch
   bool follow_symlinks = false;                   // follow links whose target leaves the roots
   std::optional<obs::HttpConfig> http;             // [http]: /metrics and /health; off if absent
-  std::filesystem::path pricing;
+  std::filesystem::path pricing;  // model prices for `usage`; empty: built in
   std::string log_level = "info";  // error, warn, info, debug
-  std::string log_file;            // empty: stderr (journald picks it up)                  // model prices for `usage`; empty: built in
+  std::string log_file;            // empty: stderr (journald picks it up)
   // Retention; unset keeps forever. Events (and rejects) older than `retention` by their
   // time, and all but the newest `max_events` events, are deleted in small steps between
   // batches. Rollups have their own key; `usage` is always kept.

@@ -54,7 +54,7 @@ sys::Result<LineReader::Turn> LineReader::readTurn(int fd, ReadPosition& pos,
       // No newline within max_line_bytes: a reject whose end we look for without buffering.
       pos.skipping = true;
       pos.skip_scan = pos.offset + static_cast<std::int64_t>(got);
-      pos.skip_snippet.assign(buf, kSnippetBytes);
+      pos.skip_snippet.assign(buf, std::min(got, kSnippetBytes));
       turn.more = true;
       return turn;
     }

@@ -17,6 +17,8 @@ struct sqlite3;
 
 namespace sqtail::sink {
 
+class Retention;
+
 inline constexpr int kSchemaVersion = 2;
 
 struct StoredFile {
@@ -49,6 +51,10 @@ class SqliteSink {
 
   // All of the batch or none of it: rows, rejects, rollups and checkpoints in one transaction.
   tl::expected<void, DbError> commit(const Batch& batch);
+
+  // One retention step on this connection, between batches; true if it did work
+  // (defined in retention.cpp).
+  bool runRetention(Retention& retention, std::int64_t now_ms);
 
  private:
   struct Statements;

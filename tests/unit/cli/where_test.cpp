@@ -53,9 +53,9 @@ TEST(ParseWhere, EmptyValueMeansAbsentField) {
 }
 
 TEST(ParseWhere, BackslashEscapesSeparators) {
-  EXPECT_EQ(parse(R"(category=a\,b\|c\=d\\e,level=x)"),
-            (std::vector<WhereTerm>{{"category", false, {R"(a,b|c=d\e)"}},
-                                    {"level", false, {"x"}}}));
+  EXPECT_EQ(
+      parse(R"(category=a\,b\|c\=d\\e,level=x)"),
+      (std::vector<WhereTerm>{{"category", false, {R"(a,b|c=d\e)"}}, {"level", false, {"x"}}}));
   // An escaped '!' is part of nothing: keys are plain words, so it is an unknown key.
   EXPECT_NE(errorOf(R"(level\!=x)").find("unknown key"), std::string::npos);
   // Values may hold '!' and spaces as they are.
@@ -103,8 +103,7 @@ TEST(WhereToSql, ValuesBecomeNumberedParameters) {
   EXPECT_EQ(cond.sql,
             "c_level IN (?3, ?4) AND c_category != ?5 AND c_source = ?6 AND c_file NOT IN "
             "(?7, ?8)");
-  EXPECT_EQ(cond.params,
-            (std::vector<std::string>{"error", "warn", "engine", "app", "a", "b"}));
+  EXPECT_EQ(cond.params, (std::vector<std::string>{"error", "warn", "engine", "app", "a", "b"}));
 }
 
 TEST(WhereToSql, HostileValuesNeverReachTheSqlText) {
@@ -113,8 +112,7 @@ TEST(WhereToSql, HostileValuesNeverReachTheSqlText) {
   const auto terms = parse(R"(category='); DROP TABLE events; --,level=" OR 1\=1 --)");
   const SqlCondition cond = whereToSql(terms, plainColumn, 1);
   EXPECT_EQ(cond.sql, "c_category = ?1 AND c_level = ?2");
-  EXPECT_EQ(cond.params,
-            (std::vector<std::string>{"'); DROP TABLE events; --", "\" OR 1=1 --"}));
+  EXPECT_EQ(cond.params, (std::vector<std::string>{"'); DROP TABLE events; --", "\" OR 1=1 --"}));
 }
 
 TEST(WhereToSql, NoTermsNoCondition) {
