@@ -8,9 +8,11 @@
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <CLI/CLI.hpp>
 #include <tl/expected.hpp>
+
+#include "cli/table.hpp"
 
 namespace sqtail::cli {
 
@@ -32,6 +34,8 @@ std::optional<SQLite::Database> openReadOnly(const std::string& db);
 // "15m" (that long ago) or an RFC 3339 timestamp, to epoch milliseconds.
 tl::expected<std::int64_t, std::string> parseWhen(const std::string& text);
 std::string isoMillis(std::int64_t ms);
+// Runs `body` with the --format value parsed, or says what is wrong with it (exit 2).
+int withFormat(const std::string& text, const std::function<int(Format)>& body);
 std::int64_t nowMillis();
 
 }  // namespace sqtail::cli

@@ -30,9 +30,10 @@ tl::expected<std::int64_t, std::string> parseWhen(const std::string& text) {
 
 // A missing file is refused rather than created.
 std::optional<SQLite::Database> openReadOnly(const std::string& db) {
-  struct stat st{};
+  struct stat st {};
   if (::stat(db.c_str(), &st) != 0) {
-    fmt::print(stderr, "sqtail: no database at '{}' (run `sqtail run --db {} ...` first)\n", db, db);
+    fmt::print(stderr, "sqtail: no database at '{}' (run `sqtail run --db {} ...` first)\n", db,
+               db);
     return std::nullopt;
   }
   try {
@@ -51,6 +52,15 @@ std::string isoMillis(std::int64_t ms) {
   gmtime_r(&secs, &tm);
   return fmt::format("{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z", tm.tm_year + 1900, tm.tm_mon + 1,
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+int withFormat(const std::string& text, const std::function<int(Format)>& body) {
+  auto format = parseFormat(text);
+  if (!format) {
+    fmt::print(stderr, "sqtail: {}\n", format.error());
+    return 2;
+  }
+  return body(*format);
 }
 
 }  // namespace sqtail::cli

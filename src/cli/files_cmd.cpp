@@ -188,14 +188,7 @@ void addFilesCommand(CLI::App& app, Action& action) {
   cmd->add_option("--db", o->db, "SQLite database file");
   cmd->add_option("--format", o->format, "table|json|csv|tsv");
   cmd->callback([&action, o] {
-    action = [o] {
-      auto f = parseFormat(o->format);
-      if (!f) {
-        fmt::print(stderr, "sqtail: {}\n", f.error());
-        return 2;
-      }
-      return cmdFiles(o->db, *f);
-    };
+    action = [o] { return withFormat(o->format, [&](Format f) { return cmdFiles(o->db, f); }); };
   });
 }
 

@@ -39,11 +39,13 @@ int readOnlyAuthorizer(void* ctx, int action, const char* a1, const char* a2, co
       return SQLITE_OK;
     case SQLITE_PRAGMA: {
       static constexpr std::string_view kReadable[] = {
-          "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo",
-          "database_list", "user_version", "page_count", "page_size", "freelist_count",
-          "compile_options", "foreign_key_list", "function_list", "pragma_list", "schema_version"};
+          "table_info",       "table_xinfo",   "table_list",     "index_list",
+          "index_info",       "index_xinfo",   "database_list",  "user_version",
+          "page_count",       "page_size",     "freelist_count", "compile_options",
+          "foreign_key_list", "function_list", "pragma_list",    "schema_version"};
       const std::string_view name = a1 != nullptr ? a1 : "";
-      if (a2 == nullptr && std::find(std::begin(kReadable), std::end(kReadable), name) != std::end(kReadable)) {
+      if (a2 == nullptr &&
+          std::find(std::begin(kReadable), std::end(kReadable), name) != std::end(kReadable)) {
         return SQLITE_OK;
       }
       denied->what = fmt::format("PRAGMA {}", name);
@@ -112,12 +114,7 @@ void addQueryCommand(CLI::App& app, Action& action) {
   cmd->add_option("--format", o->format, "table|json|csv|tsv");
   cmd->callback([&action, o] {
     action = [o] {
-      auto f = parseFormat(o->format);
-      if (!f) {
-        fmt::print(stderr, "sqtail: {}\n", f.error());
-        return 2;
-      }
-      return cmdQuery(o->db, o->sql, *f);
+      return withFormat(o->format, [&](Format f) { return cmdQuery(o->db, o->sql, f); });
     };
   });
 }

@@ -379,19 +379,16 @@ void addStatsCommand(CLI::App& app, Action& action) {
   cmd->add_flag("--no-sparkline", o->no_sparkline, "Never add the sparkline column");
   cmd->callback([&action, o] {
     action = [o] {
-      auto f = parseFormat(o->format);
-      if (!f) {
-        fmt::print(stderr, "sqtail: {}\n", f.error());
-        return 2;
-      }
-      o->stats.format = *f;
-      if (o->sparkline && o->no_sparkline) {
-        fmt::print(stderr, "sqtail: --sparkline and --no-sparkline exclude each other\n");
-        return 2;
-      }
-      if (o->sparkline) o->stats.sparkline = true;
-      if (o->no_sparkline) o->stats.sparkline = false;
-      return cmdStats(o->stats);
+      return withFormat(o->format, [&](Format f) {
+        o->stats.format = f;
+        if (o->sparkline && o->no_sparkline) {
+          fmt::print(stderr, "sqtail: --sparkline and --no-sparkline exclude each other\n");
+          return 2;
+        }
+        if (o->sparkline) o->stats.sparkline = true;
+        if (o->no_sparkline) o->stats.sparkline = false;
+        return cmdStats(o->stats);
+      });
     };
   });
 }
