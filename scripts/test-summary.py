@@ -76,7 +76,7 @@ def main():
     parser.add_argument("logs", nargs="*", help="[LABEL=]path/to/testlog.json")
     parser.add_argument("--reports", action="append", default=[], metavar="DIR")
     parser.add_argument("--failed", action="append", default=[], metavar="WHAT")
-    args = parser.parse_args()
+    args = parser.parse_intermixed_args()
 
     passed = failed = skipped = 0
     lines = []

@@ -40,8 +40,9 @@ std::string normalizePath(std::string_view path, std::string_view cwd) {
   return out.empty() ? "/" : out;
 }
 
+// A backslash escapes in fnmatch ("lo\\g" matches "log"), so such a segment is no literal name.
 bool hasWildcard(std::string_view segment) {
-  return segment.find_first_of("*?[") != std::string_view::npos;
+  return segment.find_first_of("*?[\\") != std::string_view::npos;
 }
 
 Glob::Glob(std::string_view pattern, std::string_view cwd)

@@ -1,7 +1,6 @@
-// libFuzzer target for parse::Extractor. Build (from the repository root):
-//   clang++ -std=c++20 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc
-//       tests/fuzz/extractor_fuzz.cpp src/parse/extractor.cpp -lsimdjson -o /tmp/extractor_fuzz
-//   /tmp/extractor_fuzz tests/fuzz/corpus/extractor
+// libFuzzer target for parse::Extractor. Built by `meson setup -Dfuzz=true` (clang); run by
+// `scripts/test --fuzz SECONDS`, or by hand:
+//   build-fuzz/tests/fuzz/extractor_fuzz NEW_INPUTS_DIR tests/fuzz/corpus/extractor
 // Beyond "no crash, no sanitizer report", it checks two properties:
 //  1. The result does not depend on the padding bytes after the line.
 //  2. No false rejects: a line simdjson's fully validating DOM parser accepts as an object is

@@ -21,8 +21,8 @@ using sqtail::watch::normalizePath;
 using sqtail::watch::splitPath;
 
 [[noreturn]] void fail(const char* what, std::string_view a, std::string_view b) {
-  std::fprintf(stderr, "glob_fuzz: %s: '%.*s' '%.*s'\n", what, static_cast<int>(a.size()),
-               a.data(), static_cast<int>(b.size()), b.data());
+  std::fprintf(stderr, "glob_fuzz: %s: '%.*s' '%.*s'\n", what, static_cast<int>(a.size()), a.data(),
+               static_cast<int>(b.size()), b.data());
   std::abort();
 }
 

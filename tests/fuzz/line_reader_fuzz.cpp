@@ -94,8 +94,8 @@ class GrowingFile {
         check(line.text.size() <= std::min(body, LineReader::kSnippetBytes),
               "snippet longer than its line", static_cast<std::int64_t>(line.text.size()),
               static_cast<std::int64_t>(body));
-        check(bytes.substr(0, line.text.size()) == line.text,
-              "snippet is not a prefix of its line", line.offset);
+        check(bytes.substr(0, line.text.size()) == line.text, "snippet is not a prefix of its line",
+              line.offset);
       } else {
         check(body <= max_line, "line over max_line_bytes not flagged",
               static_cast<std::int64_t>(body), static_cast<std::int64_t>(max_line));
@@ -108,8 +108,8 @@ class GrowingFile {
       ++next_line_no_;
     });
     check(result.has_value(), "readTurn failed on a memfd");
-    check(pos_.offset == next_offset_, "position is not after the last emitted line",
-          pos_.offset, next_offset_);
+    check(pos_.offset == next_offset_, "position is not after the last emitted line", pos_.offset,
+          next_offset_);
     check(pos_.line_no + 1 == next_line_no_, "position line_no is off", pos_.line_no,
           next_line_no_);
     check(result->bytes_consumed == pos_.offset - before, "bytes_consumed is off",
@@ -136,7 +136,8 @@ class GrowingFile {
 
   void checkComplete() const {
     const std::size_t last_nl = content_.rfind('\n');
-    const std::int64_t expected = last_nl == std::string::npos ? 0 : static_cast<std::int64_t>(last_nl) + 1;
+    const std::int64_t expected =
+        last_nl == std::string::npos ? 0 : static_cast<std::int64_t>(last_nl) + 1;
     check(pos_.offset == expected, "final offset is not after the last newline", pos_.offset,
           expected);
     const bool partial = static_cast<std::size_t>(expected) < content_.size();

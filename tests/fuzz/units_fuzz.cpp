@@ -76,8 +76,9 @@ void checkSameAsHttp(std::string_view text, const tl::expected<std::uint64_t, st
   toml += "\"\n";
   const auto loaded = sqtail::config::loadString(toml, "units.toml");
   if (loaded.has_value() != size.has_value()) {
-    fail(size ? "config accepts a size that [http] refuses" : "[http] accepts a size config refuses",
-         text);
+    fail(
+        size ? "config accepts a size that [http] refuses" : "[http] accepts a size config refuses",
+        text);
   }
   if (size && (!loaded->http || loaded->http->lag_threshold != *size)) {
     fail("config and [http] read a size differently", text);

@@ -106,9 +106,8 @@ class Query : public testing::Test {
   static std::string state() {
     Db db(*dir_ / "s.db");
     std::string s;
-    for (const char* sql :
-         {"SELECT count(*) FROM events", "SELECT count(*) FROM sqlite_master",
-          "PRAGMA user_version", "SELECT sum(offset) FROM files"}) {
+    for (const char* sql : {"SELECT count(*) FROM events", "SELECT count(*) FROM sqlite_master",
+                            "PRAGMA user_version", "SELECT sum(offset) FROM files"}) {
       s += std::to_string(db.scalar(sql)) + " ";
     }
     for (const auto& row : db.rows("PRAGMA journal_mode")) s += row.at(0);
@@ -212,18 +211,22 @@ TEST(Http, NonLoopbackListenWithoutAllowRemoteIsAConfigError) {
 
 TEST(Http, AnswersOnlyGetAndHead) {
   TempDir dir;
-  writeText(dir / "c.toml", "db = \"s.db\"\n[http]\nlisten = \"127.0.0.1:0\"\n[[source]]\n"
-                            "name = \"s\"\npaths = [\"l/*.jsonl\"]\n");
+  writeText(dir / "c.toml",
+            "db = \"s.db\"\n[http]\nlisten = \"127.0.0.1:0\"\n[[source]]\n"
+            "name = \"s\"\npaths = [\"l/*.jsonl\"]\n");
   writeText(dir / "l/a.jsonl", lines("a", 0, 5));
   auto p = Process::start({"run", "-c", "c.toml"}, dir.path(), dir.path());
   int port = 0;
-  ASSERT_TRUE(waitFor([&] {
-    std::smatch m;
-    const std::string err = p.stderrText();
-    if (!std::regex_search(err, m, std::regex("on 127\\.0\\.0\\.1:([0-9]+)"))) return false;
-    port = std::stoi(m[1]);
-    return true;
-  }, 20s)) << p.stderrText();
+  ASSERT_TRUE(waitFor(
+      [&] {
+        std::smatch m;
+        const std::string err = p.stderrText();
+        if (!std::regex_search(err, m, std::regex("on 127\\.0\\.0\\.1:([0-9]+)"))) return false;
+        port = std::stoi(m[1]);
+        return true;
+      },
+      20s))
+      << p.stderrText();
   httplib::Client http("127.0.0.1", port);
   for (const char* path : {"/metrics", "/health"}) {
     SCOPED_TRACE(path);
@@ -268,10 +271,12 @@ class Memory : public testing::Test {
   void SetUp() override {
     // Under ASan (shadow memory, quarantine) or TSan the resident set says nothing about
     // sqtail's own use: scripts/test --sanitize sets SQTAIL_SANITIZED.
-    if (std::getenv("SQTAIL_SANITIZED") != nullptr) GTEST_SKIP() << "RSS is not sqtail's under a sanitizer";
-    writeText(dir_ / "c.toml", "db = \"s.db\"\nflush_interval = \"200ms\"\n"
-                               "max_buffer_bytes = \"8MiB\"\nmax_line_bytes = \"1MiB\"\n"
-                               "[[source]]\nname = \"s\"\npaths = [\"l/*.jsonl\"]\n");
+    if (std::getenv("SQTAIL_SANITIZED") != nullptr)
+      GTEST_SKIP() << "RSS is not sqtail's under a sanitizer";
+    writeText(dir_ / "c.toml",
+              "db = \"s.db\"\nflush_interval = \"200ms\"\n"
+              "max_buffer_bytes = \"8MiB\"\nmax_line_bytes = \"1MiB\"\n"
+              "[[source]]\nname = \"s\"\npaths = [\"l/*.jsonl\"]\n");
     writeText(dir_ / "l/start.jsonl", lines("start", 0, 10));
   }
 
@@ -294,8 +299,8 @@ class Memory : public testing::Test {
                 static_cast<long long>(idle / 1024), static_cast<long long>(peak / 1024),
                 static_cast<long long>(limit / 1024));
     EXPECT_GT(peak, 0);
-    EXPECT_LE(peak, limit) << what << ": peak RSS " << peak / kMiB << " MiB, idle "
-                           << idle / kMiB << " MiB, max_buffer_bytes 8 MiB";
+    EXPECT_LE(peak, limit) << what << ": peak RSS " << peak / kMiB << " MiB, idle " << idle / kMiB
+                           << " MiB, max_buffer_bytes 8 MiB";
   }
 
   void stop() {
@@ -337,11 +342,9 @@ TEST_F(Memory, TwoMillionTinyLines) {
   text.reserve(26 * kMiB);
   for (int i = 0; i < 2'000'000; ++i) text += fmt::format("{{\"i\":{}}}\n", i);
   writeText(dir_ / "l/tiny.jsonl.tmp", text);
-  ASSERT_EQ(std::rename((dir_ / "l/tiny.jsonl.tmp").c_str(), (dir_ / "l/tiny.jsonl").c_str()),
-            0);
+  ASSERT_EQ(std::rename((dir_ / "l/tiny.jsonl.tmp").c_str(), (dir_ / "l/tiny.jsonl").c_str()), 0);
   Db db(dir_ / "s.db");
-  ASSERT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM events") == 2'000'010; },
-                      240s))
+  ASSERT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM events") == 2'000'010; }, 240s))
       << db.scalar("SELECT count(*) FROM events") << " events; " << p_->stderrText();
   expectBounded(idle, "tiny_lines");
   stop();
