@@ -8,7 +8,8 @@ The DB is made by `sqtail run --once` on a one-line file (so the schema is sqtai
 then filled with Python's sqlite3: `--events` rows in `events` spread evenly over the last
 `--days` days (ids in time order, as sqtail commits them), levels and categories drawn
 like gen.py's (8 skewed levels, 48 categories), `--sources` sources of 16 files each, and
-the `stats_minute` rollup computed from exactly those rows, as sqtail's writer would.
+the `stats_minute` rollup computed from exactly those rows, as sqtail's writer would, and
+`stats_hour` summed from it (when the binary's schema has it: an older sqtail's has not).
 `--raw` also stores a ~300-byte raw line per event (a ~4 GB DB; without it ~0.7 GB).
 
 Each query runs `--repeat` times after one warm-up (warm page cache); the figure is the
@@ -72,6 +73,10 @@ def build_db(sqtail: str, workdir: str, args) -> str:
     con.execute("PRAGMA cache_size = -262144")
     con.execute("DELETE FROM events")
     con.execute("DELETE FROM stats_minute")
+    has_hour = con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'stats_hour'"
+                           ).fetchone()[0] > 0
+    if has_hour:
+        con.execute("DELETE FROM stats_hour")
     con.execute("DELETE FROM files")
 
     rng = random.Random(args.seed)
@@ -137,6 +142,11 @@ def build_db(sqtail: str, workdir: str, args) -> str:
         "INSERT INTO stats_minute(minute, source, category, level, lines, bytes) "
         "VALUES (?, ?, ?, ?, ?, ?)",
         ((m, s, c, lv, a[0], a[1]) for (m, s, c, lv), a in sorted(rollup.items())))
+    if has_hour:
+        # What the writer's per-batch hour upserts add up to (minutes here are all >= 0).
+        con.execute("INSERT INTO stats_hour(hour, source, category, level, lines, bytes) "
+                    "SELECT minute / 60, source, category, level, sum(lines), sum(bytes) "
+                    "FROM stats_minute GROUP BY 1, 2, 3, 4")
     files = []
     for fid in file_ids:
         off, lines, last = per_file[fid]
@@ -299,11 +309,15 @@ def main() -> int:
         day_rollup = con.execute(
             "SELECT count(*) FROM stats_minute WHERE minute >= (strftime('%s','now') - 86400) / 60"
         ).fetchone()[0]
+        n_hour = None
+        if con.execute("SELECT count(*) FROM sqlite_master WHERE name = 'stats_hour'").fetchone()[0]:
+            n_hour = con.execute("SELECT count(*) FROM stats_hour").fetchone()[0]
         con.close()
         size = os.path.getsize(db)
         print(f"sqtail: {sqtail}")
         print(f"db: {db}  {size / 2**30:.2f} GiB, {n_events:,} events, "
-              f"{n_rollup:,} stats_minute rows ({day_rollup:,} in the last 24 h)")
+              f"{n_rollup:,} stats_minute rows ({day_rollup:,} in the last 24 h), "
+              + (f"{n_hour:,} stats_hour rows" if n_hour is not None else "no stats_hour table"))
         print(f"load average before: {os.getloadavg()[0]:.2f} "
               "(wall times include waiting for a CPU; cpu is the process's own user+sys)")
         floor_min, floor_med, floor_cpu, _ = time_cmd([sqtail, "version"], args.repeat)

@@ -15,6 +15,7 @@
 
 #include "app/counters.hpp"
 #include "app/handoff.hpp"
+#include "app/line_outputs.hpp"
 #include "app/metrics.hpp"
 #include "app/pid_file.hpp"
 #include "app/tail_loop.hpp"
@@ -31,19 +32,33 @@ namespace {
 // The writer thread: commits batches in order, retrying a failing commit (busy, full disk,
 // read-only) with capped backoff. A batch is never dropped: until it commits, its memory
 // stays charged and the tail thread stops reading.
-void writerLoop(sink::SqliteSink& sink, Handoff& handoff, Counters& counters,
-                const SinkMetrics& metrics, sink::Retention& retention,
+void writerLoop(sink::SqliteSink& sink, LineOutputs& outputs, Handoff& handoff,
+                Counters& counters, const SinkMetrics& metrics, sink::Retention& retention,
                 std::chrono::milliseconds retention_budget) {
   using Clock = std::chrono::steady_clock;
   sink::Batch batch;
   std::size_t charged = 0;
-  while (handoff.pop(batch, charged)) {
+  while (handoff.pop(batch, charged, [&] { outputs.tick(); })) {
     auto backoff = std::chrono::milliseconds(50);
+    outputs.nextBatch();
     for (int attempt = 1;; ++attempt) {
       const auto started = Clock::now();
-      auto r = sink.commit(batch);
+      // Line sinks first, synced; then one transaction records their new lengths with the
+      // rows and offsets. A crash in between is undone at start-up (LineOutputs::recover).
+      tl::expected<std::vector<sink::OutputLength>, sink::DbError> lengths;
+      if (!batch.outputs.empty()) {
+        auto written = outputs.write(batch, sink);
+        if (!written) {
+          lengths = tl::unexpected(sink::DbError{0, written.error()});
+        } else {
+          lengths = std::move(*written);
+        }
+      }
+      auto r = lengths ? sink.commit(batch, *lengths) : tl::unexpected(lengths.error());
       if (r) {
         const auto done = Clock::now();
+        const auto took = std::chrono::duration_cast<std::chrono::microseconds>(done - started);
+        counters.commit_us_recent = (counters.commit_us_recent.load() * 7 + took.count()) / 8;
         const auto rows = batch.events.size() + batch.rejects.size();
         metrics.duration.observe(std::chrono::duration<double>(done - started).count());
         metrics.records.add(rows);
@@ -161,7 +176,25 @@ int run(const config::Config& config, const RunOptions& options) {
     fmt::print(stderr, "sqtail: {}\n", stored.error().message);
     return 1;
   }
+  auto outputs = LineOutputs::open(config);
+  if (!outputs) {
+    fmt::print(stderr, "sqtail: {}\n", outputs.error());
+    return 2;
+  }
+  if (!(*outputs)->empty()) {
+    auto committed = (*sink)->loadOutputLengths();
+    if (!committed) {
+      fmt::print(stderr, "sqtail: {}\n", committed.error().message);
+      return 1;
+    }
+    if (auto recovered = (*outputs)->recover(*committed); !recovered) {
+      fmt::print(stderr, "sqtail: {}\n", recovered.error());
+      return 1;
+    }
+  }
 
+  // A reader of stdout (a route to "stdout") that went away is EPIPE, not the end of sqtail.
+  ::signal(SIGPIPE, SIG_IGN);
   // Signals are taken synchronously on this thread; the workers never see them.
   sigset_t sigs;
   sigemptyset(&sigs);
@@ -174,6 +207,7 @@ int run(const config::Config& config, const RunOptions& options) {
   registry.gauge(obs::MetricId::kBufferCapBytes).set(static_cast<double>(config.max_buffer_bytes));
   obs::Health health;
   const SinkMetrics sqlite_metrics = SinkMetrics::resolve(registry, health, "sqlite");
+  (*outputs)->attachMetrics(registry);
   std::unique_ptr<obs::HttpServer> http;
   if (config.http) {
     auto server = obs::HttpServer::start(*config.http, registry, health);
@@ -195,7 +229,7 @@ int run(const config::Config& config, const RunOptions& options) {
   const auto retention_budget =
       options.once ? std::chrono::milliseconds::max() : std::chrono::milliseconds(200);
   std::thread writer([&] {
-    writerLoop(**sink, handoff, counters, sqlite_metrics, retention, retention_budget);
+    writerLoop(**sink, **outputs, handoff, counters, sqlite_metrics, retention, retention_budget);
   });
   std::thread tailer([&] { loop.run(); });
 

@@ -47,6 +47,8 @@ TailLoop::TailLoop(const config::Config& config, Handoff& handoff, Counters& cou
       epoll_(epoll_create1(EPOLL_CLOEXEC)),
       stop_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       reader_(config.read_chunk_bytes, config.max_line_bytes, parse::kPadding) {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0) host_ = host;
   for (auto& s : stored) {
     next_id_ = std::max(next_id_, s.id + 1);
     // The newest row of an inode wins; rows of every state are kept, so that a file that
@@ -62,6 +64,18 @@ void TailLoop::buildSources() {
     extractors_.push_back(std::make_unique<parse::Extractor>(src.fields));
     usage_.push_back(src.usage.empty() ? nullptr : std::make_unique<usage::Extractor>(pricing_));
   }
+  router_ = std::make_unique<route::Router>(config_);
+  std::vector<std::string> pointers = router_->pointers();
+  templates_.clear();
+  template_fields_.clear();
+  for (const auto& sink : config_.file_sinks) {
+    // Checked when the config was loaded (sqtail check, start-up): cannot fail here.
+    auto tmpl = sink::PathTemplate::parse(sink.path, *sink::TimeZone::load(sink.timezone));
+    template_fields_.push_back(pointers.size());
+    pointers.insert(pointers.end(), tmpl->pointers().begin(), tmpl->pointers().end());
+    templates_.push_back(std::make_unique<sink::PathTemplate>(std::move(*tmpl)));
+  }
+  fields_ = std::make_unique<parse::FieldReader>(std::move(pointers));
   metrics_.resolveSources(config_);
   discovery_ = std::make_unique<watch::Discovery>(config_.sources, cwd_, inotify_.get());
 }
@@ -70,7 +84,7 @@ TailLoop::~TailLoop() = default;
 
 void TailLoop::requestStop() {
   const std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(stop_.get(), &one, sizeof one);
+  [[maybe_unused]] auto n = sys::writeSome(stop_.get(), &one, sizeof one);
 }
 
 void TailLoop::requestDrain() {
@@ -84,7 +98,7 @@ void TailLoop::requestReload(config::Config next) {
     pending_reload_ = std::move(next);
   }
   const std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(stop_.get(), &one, sizeof one);
+  [[maybe_unused]] auto n = sys::writeSome(stop_.get(), &one, sizeof one);
 }
 
 void TailLoop::applyReload(config::Config next) {
@@ -301,10 +315,10 @@ void TailLoop::recoverRotatedWhileDown() {
     std::string found;
     std::error_code ec;
     for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-      struct stat st{};
-      if (::lstat(entry.path().c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-      if (static_cast<std::uint64_t>(st.st_dev) == s.dev &&
-          static_cast<std::uint64_t>(st.st_ino) == s.inode) {
+      auto st = sys::lstat(entry.path().string());
+      if (!st || !S_ISREG(st->st_mode)) continue;
+      if (static_cast<std::uint64_t>(st->st_dev) == s.dev &&
+          static_cast<std::uint64_t>(st->st_ino) == s.inode) {
         found = entry.path().string();
         break;
       }
@@ -418,6 +432,7 @@ void TailLoop::enqueue(File& f) {
 constexpr auto kCoalesceWindow = std::chrono::milliseconds(50);
 
 void TailLoop::defer(File& f) {
+  if (f.seen_at == Clock::time_point{}) f.seen_at = Clock::now();
   if (f.queued || f.pending || f.closed) return;
   f.pending = true;
   pending_.push_back(&f);
@@ -521,9 +536,10 @@ void TailLoop::recoverFromCopy(File& f) {
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
     const std::string candidate = entry.path().string();
-    struct stat st{};
-    if (candidate == f.path || ::lstat(candidate.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    if (static_cast<std::uint64_t>(st.st_ino) == f.identity.inode || st.st_size < f.pos.offset) {
+    if (candidate == f.path) continue;
+    auto st = sys::lstat(candidate);
+    if (!st || !S_ISREG(st->st_mode)) continue;
+    if (static_cast<std::uint64_t>(st->st_ino) == f.identity.inode || st->st_size < f.pos.offset) {
       continue;
     }
     auto fd = sys::openRead(candidate);
@@ -587,6 +603,7 @@ bool TailLoop::readTurn(File& f) {
   if (size <= f.pos.offset && !f.pos.skipping) return false;
 
   const std::int64_t before = f.pos.offset;
+  turn_seen_at_ = std::exchange(f.seen_at, Clock::time_point{});
   auto turn = reader_.readTurn(f.fd.get(), f.pos, [&](const tail::LineReader::Line& line) {
     onLine(f, line);
   });
@@ -635,7 +652,8 @@ void TailLoop::onLine(File& f, const tail::LineReader::Line& line) {
   sink::EventRow row{f.id, line.offset, line.line_no, fields->ts_ms.value_or(0),
                      fields->ts_ms.has_value(), put(fields->level), put(fields->category),
                      put(fields->message), config_.store_raw ? batch_.put(text) : sink::Slice{}};
-  batch_.events.push_back(row);
+  routeRecord(f, line, text, *fields, row);
+  if (row.sinks != 0) batch_.events.push_back(row);
   f.lines_added++;
   if (auto& agent = usage_[static_cast<std::size_t>(f.source)]) {
     if (auto e = agent->extract(text, f.path)) {
@@ -650,6 +668,50 @@ void TailLoop::onLine(File& f, const tail::LineReader::Line& line) {
   f.last_event_ts = std::max(f.last_event_ts, ts);
   addRollup(f.source, ts / 60000, fields->category.value_or(""), fields->level.value_or(""),
             line.length);
+}
+
+void TailLoop::routeRecord(File& f, const tail::LineReader::Line& line, std::string_view text,
+                           const parse::Fields& fields, sink::EventRow& row) {
+  const auto& source = config_.sources[static_cast<std::size_t>(f.source)].name;
+  const std::vector<std::optional<std::string_view>>* values =
+      fields_->empty() ? nullptr : &fields_->read(text);
+  const route::Decision decision =
+      router_->route(route::RecordView{fields.level, fields.category, source, values});
+  row.sinks = static_cast<std::uint8_t>(
+      ((decision.to & route::bit(route::kSqliteBit)) != 0 ? sink::kToSqlite : 0) |
+      ((decision.to & route::bit(route::kPostgresBit)) != 0 ? sink::kToPostgres : 0));
+  const route::Mask lines = decision.to & ~(route::bit(route::kSqliteBit) | route::bit(route::kPostgresBit));
+  if (lines != 0) {
+    // The original line, once, shared by every line sink (and events.raw when kept).
+    const sink::Slice original = row.raw.null() ? batch_.put(text) : row.raw;
+    if ((lines & route::bit(route::kStdoutBit)) != 0) {
+      batch_.outputs.push_back(sink::OutputRow{sink::OutputRow::kStdout, sink::Slice{}, original});
+    }
+    for (std::size_t i = 0; i < templates_.size(); ++i) {
+      if ((lines & route::bit(route::kFirstFileBit + static_cast<int>(i))) == 0) continue;
+      const auto& tmpl = *templates_[i];
+      std::span<const std::optional<std::string_view>> own;
+      if (values != nullptr && !tmpl.pointers().empty()) {
+        own = std::span(*values).subspan(template_fields_[i], tmpl.pointers().size());
+      }
+      path_scratch_.clear();
+      tmpl.render(sink::PathTemplate::Values{fields.ts_ms, wallMillis(), source, host_,
+                                             fields.level.value_or(""),
+                                             fields.category.value_or(""), own},
+                  path_scratch_);
+      batch_.outputs.push_back(
+          sink::OutputRow{static_cast<std::uint16_t>(i), batch_.put(path_scratch_), original});
+    }
+  }
+  if (decision.priority > router_->defaultPriority()) {
+    // Committed within priority_flush of its write: seal early enough for the commit (as
+    // long as recent ones took) to finish in time.
+    const auto commit = std::chrono::microseconds(counters_.commit_us_recent.load());
+    const auto seen = turn_seen_at_ == Clock::time_point{} ? Clock::now() : turn_seen_at_;
+    const auto due = seen + config_.routing.priority_flush - commit;
+    if (batch_deadline_ == Clock::time_point{} || due < batch_deadline_) batch_deadline_ = due;
+  }
+  (void)line;
 }
 
 void TailLoop::addReject(File& f, const tail::LineReader::Line& line, std::string_view text,
@@ -723,9 +785,12 @@ void TailLoop::reportGauges() {
 }
 
 bool TailLoop::budgetAllowsRead() const {
-  // A turn adds at most about two copies of a quantum (raw + fields) to the open batch.
-  const std::size_t turn = 2 * std::max<std::size_t>(config_.read_chunk_bytes, config_.max_line_bytes);
-  return handoff_.used() + batch_.memoryBytes() + turn <= config_.max_buffer_bytes;
+  // A turn adds at most about two copies of a quantum to the arena (the raw line, fields and
+  // file paths), and a row per line: counted at one per 24 bytes, the shortest lines a JSON
+  // logger writes. Vectors that must grow double, so that growth is counted whole.
+  const std::size_t quantum = std::max<std::size_t>(config_.read_chunk_bytes, config_.max_line_bytes);
+  return handoff_.used() + batch_.memoryBytesAfter(2 * quantum, config_.read_chunk_bytes / 24) <=
+         config_.max_buffer_bytes;
 }
 
 int TailLoop::timeoutMs(Clock::time_point now) const {
@@ -943,7 +1008,7 @@ void TailLoop::run() {
       const int fd = events[i].data.fd;
       if (fd == stop_.get()) {
         std::uint64_t v;
-        [[maybe_unused]] auto r = ::read(stop_.get(), &v, sizeof v);
+        [[maybe_unused]] auto r = sys::readSome(stop_.get(), &v, sizeof v);
         std::optional<config::Config> next;
         {
           std::lock_guard lock(reload_mu_);

@@ -22,7 +22,10 @@
 #include "app/metrics.hpp"
 #include "config/config.hpp"
 #include "parse/extractor.hpp"
+#include "parse/field_reader.hpp"
+#include "route/router.hpp"
 #include "sink/batch.hpp"
+#include "sink/files/path_template.hpp"
 #include "sink/sqlite/sqlite_sink.hpp"
 #include "sys/sys.hpp"
 #include "tail/identity.hpp"
@@ -70,6 +73,7 @@ class TailLoop {
     std::string_view state = "active";
     bool queued = false;
     bool pending = false;  // written to; read when the coalescing window closes
+    Clock::time_point seen_at{};  // when a write was first reported and not yet read
     bool detached = false;  // renamed away or deleted: drain, then close at close_at
     Clock::time_point close_at{};
     bool dirty = false;  // has a change the next batch must checkpoint
@@ -106,6 +110,9 @@ class TailLoop {
   // One bounded read of one file; true when it has more to read right away.
   bool readTurn(File& f);
   void onLine(File& f, const tail::LineReader::Line& line);
+  // Where the record goes (routes), and a sooner deadline for a high-priority one.
+  void routeRecord(File& f, const tail::LineReader::Line& line, std::string_view text,
+                   const parse::Fields& fields, sink::EventRow& row);
   void addReject(File& f, const tail::LineReader::Line& line, std::string_view text,
                  parse::RejectReason reason);
   void addRollup(int source, std::int64_t minute, std::string_view category,
@@ -134,6 +141,13 @@ class TailLoop {
   tail::LineReader reader_;
   std::vector<std::unique_ptr<parse::Extractor>> extractors_;
   std::vector<std::unique_ptr<usage::Extractor>> usage_;  // per source; null: not a usage source
+  std::unique_ptr<route::Router> router_;
+  std::unique_ptr<parse::FieldReader> fields_;  // the pointers routes and path templates read
+  std::vector<std::unique_ptr<sink::PathTemplate>> templates_;  // per file sink
+  std::vector<std::size_t> template_fields_;  // per file sink: its first pointer in fields_
+  std::string host_;      // for {host}
+  std::string path_scratch_;
+  Clock::time_point turn_seen_at_{};  // of the file being read: when its write was reported
 
   std::unordered_map<std::int64_t, std::unique_ptr<File>> files_;
   std::unordered_map<std::string, File*> by_path_;

@@ -2,6 +2,10 @@
 // exactly as the loader gives them; then the resolved settings, each source with the files it
 // matches now, and what the extractor makes of a sample line.
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <span>
 
 #include <ctime>
 #include <filesystem>
@@ -9,12 +13,16 @@
 #include <iostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "cli/check.hpp"
 #include "cli/command.hpp"
 #include "cli/config_flags.hpp"
 #include "config/presets.hpp"
 #include "parse/extractor.hpp"
+#include "parse/field_reader.hpp"
+#include "route/router.hpp"
+#include "sink/files/path_template.hpp"
 #include "usage/usage.hpp"
 #include "watch/discovery.hpp"
 
@@ -69,6 +77,72 @@ std::string listenText(const obs::HttpConfig& http) {
                                                   : fmt::format("{}:{}", http.host, http.port);
 }
 
+std::string matchText(const config::RouteMatch& m) {
+  using Op = config::RouteMatch::Op;
+  switch (m.op) {
+    case Op::kEquals:
+      return tomlString(m.values.front());
+    case Op::kOneOf:
+      return m.values.size() == 1 ? fmt::format("{{ in = {} }}", tomlList(m.values))
+                                  : tomlList(m.values);
+    case Op::kPrefix:
+      return fmt::format("{{ prefix = {} }}", tomlString(m.values.front()));
+    case Op::kRegex:
+      return fmt::format("{{ regex = {} }}", tomlString(m.values.front()));
+  }
+  return "";
+}
+
+std::string routingToml(const config::Config& c) {
+  std::string out = "\n[routing]\n";
+  out += fmt::format("default = {}\n", tomlList(c.routing.default_to));
+  out += fmt::format("priority_flush = {}\n",
+                     tomlString(durationText(c.routing.priority_flush.count())));
+  out += fmt::format("default_priority = {}\n", c.routing.default_priority);
+  out += "[routing.priorities]\n";
+  for (const auto& [level, priority] : c.routing.level_priority) {
+    out += fmt::format("{} = {}\n", tomlString(level), priority);
+  }
+  for (const auto& f : c.file_sinks) {
+    out += fmt::format("\n[sink.files.{}]\n", f.name);
+    out += fmt::format("dir = {}\npath = {}\ntimezone = {}\n", tomlString(f.dir),
+                       tomlString(f.path), tomlString(f.timezone));
+    out += fmt::format("max_open_files = {}\nhandle_idle = {}\n", f.max_open_files,
+                       tomlString(durationText(f.handle_idle.count())));
+  }
+  if (c.postgres) {
+    out += "\n[sink.postgres]\n";
+    // A conninfo may hold a password: never printed.
+    if (c.postgres->conninfo.find("password") != std::string::npos ||
+        c.postgres->conninfo.find('@') != std::string::npos) {
+      out += "# conninfo: set (not shown: it may hold a password)\n";
+    } else {
+      out += fmt::format("conninfo = {}\n", tomlString(c.postgres->conninfo));
+    }
+    if (!c.postgres->host_id.empty()) {
+      out += fmt::format("host_id = {}\n", tomlString(c.postgres->host_id));
+    }
+    out += fmt::format("schema = {}\n", tomlString(c.postgres->schema));
+  }
+  for (const auto& r : c.routes) {
+    out += "\n[[route]]\n";
+    out += fmt::format("name = {}\nto = {}\ncontinue = {}\n", tomlString(r.name),
+                       tomlList(r.to), r.cont ? "true" : "false");
+    if (r.priority) out += fmt::format("priority = {}\n", *r.priority);
+    if (!r.match.empty()) {
+      out += "[route.match]\n";
+      for (const auto& m : r.match) {
+        std::string_view field = m.pointer;
+        if (m.field == config::RouteMatch::Field::kLevel) field = "level";
+        if (m.field == config::RouteMatch::Field::kCategory) field = "category";
+        if (m.field == config::RouteMatch::Field::kSource) field = "source";
+        out += fmt::format("{} = {}\n", tomlString(field), matchText(m));
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string resolvedToml(const config::Config& c,
@@ -117,6 +191,7 @@ std::string resolvedToml(const config::Config& c,
     key("category", tomlList(s.fields.category));
     key("message", tomlList(s.fields.message));
   }
+  out += routingToml(c);
   return out;
 }
 
@@ -140,6 +215,61 @@ std::string isoWithMillis(std::int64_t ms) {
 
 std::string shown(const std::optional<std::string_view>& v) {
   return v ? tomlString(*v) : std::string("(none)");
+}
+
+// Where the record goes: the routes it matches, each destination (a file sink with the path
+// it would be written to) and its priority.
+std::string routeText(const config::Config& cfg, const config::Source& source,
+                      std::string_view text, const parse::Fields& fields) {
+  route::Router router(cfg);
+  std::vector<std::string> pointers = router.pointers();
+  std::vector<sink::PathTemplate> templates;
+  std::vector<std::size_t> first;
+  for (const auto& f : cfg.file_sinks) {
+    auto zone = sink::TimeZone::load(f.timezone);
+    auto tmpl = zone ? sink::PathTemplate::parse(f.path, *zone)
+                     : tl::expected<sink::PathTemplate, std::string>(tl::unexpect, zone.error());
+    if (!tmpl) return fmt::format("#     routes    (sink.files.{}: {})\n", f.name, tmpl.error());
+    first.push_back(pointers.size());
+    pointers.insert(pointers.end(), tmpl->pointers().begin(), tmpl->pointers().end());
+    templates.push_back(std::move(*tmpl));
+  }
+  parse::FieldReader reader(pointers);
+  const auto& values = reader.read(text);
+  const route::Decision d =
+      router.explain(route::RecordView{fields.level, fields.category, source.name, &values});
+  std::vector<std::string> names;
+  for (int i : d.routes) names.push_back(cfg.routes[static_cast<std::size_t>(i)].name);
+  std::string out = fmt::format("#     routes    {}\n",
+                                names.empty() ? std::string("(none matched: routing.default)")
+                                              : fmt::format("{}", fmt::join(names, ", ")));
+  for (int b = 0; b < 64; ++b) {
+    if ((d.to & route::bit(b)) == 0) continue;
+    std::string dest = router.destinationName(b);
+    if (b >= route::kFirstFileBit) {
+      const auto i = static_cast<std::size_t>(b - route::kFirstFileBit);
+      const auto own = std::span<const std::optional<std::string_view>>(values).subspan(
+          first[i], templates[i].pointers().size());
+      std::string path;
+      const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+      char host[256] = {};
+      gethostname(host, sizeof host - 1);
+      templates[i].render(sink::PathTemplate::Values{fields.ts_ms, now, source.name, host,
+                                                     fields.level.value_or(""),
+                                                     fields.category.value_or(""), own},
+                          path);
+      dest += fmt::format(" ({})", (std::filesystem::path(cfg.file_sinks[i].dir) / path).string());
+    }
+    out += fmt::format("#     to        {}\n", dest);
+  }
+  out += fmt::format("#     priority  {}{}\n", d.priority,
+                     d.priority > router.defaultPriority()
+                         ? fmt::format(" (committed within priority_flush, {})",
+                                       durationText(cfg.routing.priority_flush.count()))
+                         : std::string());
+  return out;
 }
 
 // Returns false when the line is rejected.
@@ -176,6 +306,7 @@ bool checkLine(const config::Config& cfg, const std::vector<config::Source>& sou
     out += fmt::format("#     level     {}\n", shown(fields->level));
     out += fmt::format("#     category  {}\n", shown(fields->category));
     out += fmt::format("#     message   {}\n", shown(fields->message));
+    out += routeText(cfg, s, text, *fields);
     if (!s.usage.empty()) {
       usage::Extractor agent(pricing);
       if (auto e = agent.extract(text, "")) {

@@ -184,6 +184,9 @@ constexpr std::string_view kTopLevelKeys[] = {
     "rollup_retention",
     "http",
     "source",
+    "route",
+    "routing",
+    "sink",
 };
 constexpr std::string_view kSourceKeys[] = {"name",   "paths",  "exclude", "read_from",
                                             "fields", "preset", "usage"};
@@ -287,6 +290,12 @@ class Loader {
         if (auto age = readDuration(node, name)) config.rollup_retention = *age;
       } else if (name == "source") {
         readSources(node, config.sources);
+      } else if (name == "route") {
+        config.routes = readRoutes(node, routing_problems_);
+      } else if (name == "routing") {
+        config.routing = readRoutingTable(node, routing_problems_);
+      } else if (name == "sink") {
+        readSinkTable(node, config.file_sinks, config.postgres, routing_problems_);
       } else if (const auto* size_key = findSizeKey(name)) {
         if (auto size = readSize(node, name, size_key->positive)) {
           config.*(size_key->member) = *size;
@@ -296,6 +305,11 @@ class Loader {
         unknownKey(key, "", kTopLevelKeys);
       }
     }
+    if (routing_problems_.empty()) {
+      checkDestinations(config.routes, config.routing, config.file_sinks, config.postgres,
+                        routing_problems_);
+    }
+    for (auto& problem : routing_problems_) error(problem.line, std::move(problem.text));
     // Limits that depend on each other only make sense once each one is valid by itself.
     if (errors_.empty()) {
       checkFitsInBuffer(config, size_lines, "max_line_bytes", "a whole line");
@@ -634,6 +648,7 @@ class Loader {
 
   std::string origin_;
   std::vector<std::pair<Line, std::string>> errors_;
+  std::vector<RoutingProblem> routing_problems_;
 };
 
 }  // namespace

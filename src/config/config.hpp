@@ -12,6 +12,7 @@
 
 #include <tl/expected.hpp>
 
+#include "config/routing.hpp"
 #include "obs/http_config.hpp"
 
 namespace sqtail::config {
@@ -65,6 +66,11 @@ struct Config {
   std::optional<std::uint64_t> max_events;
   std::optional<std::chrono::milliseconds> rollup_retention;
   std::vector<Source> sources;
+  // Routing (README "Routing"): without [[route]] every record goes to routing.default_to.
+  std::vector<Route> routes;
+  Routing routing;
+  std::vector<FileSinkConfig> file_sinks;
+  std::optional<PostgresConfig> postgres;
 
   friend bool operator==(const Config&, const Config&) = default;
 };

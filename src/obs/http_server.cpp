@@ -326,7 +326,7 @@ void HttpServer::serve() {
 void HttpServer::stop() {
   if (!thread_.joinable()) return;
   const std::uint64_t one = 1;
-  [[maybe_unused]] auto n = ::write(stop_.get(), &one, sizeof one);
+  [[maybe_unused]] auto n = sys::writeSome(stop_.get(), &one, sizeof one);
   thread_.join();
   listen_.reset();
 }

@@ -69,10 +69,10 @@ std::string configure(Level min, const std::string& file) {
   std::lock_guard lock(s.mu);
   s.min = min;
   if (file.empty()) return {};
-  sys::Fd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
-  if (!fd) return fmt::format("cannot open log file {}: {}", file, std::strerror(errno));
+  auto fd = sys::openAppend(file, 0640);
+  if (!fd) return fmt::format("cannot open log file {}: {}", file, std::strerror(fd.error().code));
   flushLocked(s);
-  s.file = std::move(fd);
+  s.file = std::move(*fd);
   return {};
 }
 

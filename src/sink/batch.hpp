@@ -3,6 +3,7 @@
 // moved to the writer; never shared.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -20,6 +21,11 @@ struct Slice {
   bool null() const { return len == kNull; }
 };
 
+// Which database sinks an event goes to (routing); rejects, rollups, usage and checkpoints go
+// to every database sink.
+inline constexpr std::uint8_t kToSqlite = 1;
+inline constexpr std::uint8_t kToPostgres = 2;
+
 struct EventRow {
   std::int64_t file_id;
   std::int64_t offset;
@@ -27,6 +33,15 @@ struct EventRow {
   std::int64_t ts_ms;  // valid when has_ts
   bool has_ts;
   Slice level, category, message, raw;
+  std::uint8_t sinks = kToSqlite;  // kToSqlite | kToPostgres
+};
+
+// One line for a line sink (a category file, stdout), in file order per source file.
+struct OutputRow {
+  static constexpr std::uint16_t kStdout = 0xffff;
+  std::uint16_t sink;  // index into Config::file_sinks, or kStdout
+  Slice path;          // relative to the file sink's dir; null for stdout
+  Slice line;          // the original line, without its newline
 };
 
 struct RejectRow {
@@ -79,6 +94,7 @@ struct Batch {
   std::vector<FileCheckpoint> files;
   std::vector<RollupRow> rollups;
   std::vector<UsageRow> usage;
+  std::vector<OutputRow> outputs;
   std::int64_t input_bytes = 0;  // bytes of source lines covered
   // When its first line was read (just after it was appended, when keeping up): the start
   // of append-to-commit lag.
@@ -88,7 +104,30 @@ struct Batch {
   std::size_t memoryBytes() const {
     return arena.capacity() + events.capacity() * sizeof(EventRow) +
            rejects.capacity() * sizeof(RejectRow) + files.capacity() * sizeof(FileCheckpoint) +
-           rollups.size() * (sizeof(RollupRow) + 48) + usage.capacity() * sizeof(UsageRow);
+           rollups.size() * (sizeof(RollupRow) + 48) + usage.capacity() * sizeof(UsageRow) +
+           outputs.capacity() * sizeof(OutputRow);
+  }
+  // memoryBytes() after adding `bytes` to the arena and `rows` rows to each row vector: a
+  // vector or the arena that must grow doubles its capacity, all at once.
+  std::size_t memoryBytesAfter(std::size_t bytes, std::size_t rows) const {
+    // Rows are pushed one at a time: a vector doubles until they fit.
+    auto grown = [&](std::size_t size, std::size_t capacity, std::size_t add) {
+      std::size_t c = std::max<std::size_t>(capacity, 1);
+      while (size + add > c) c *= 2;
+      return c;
+    };
+    // The arena grows to what it needs or twice its size, whichever is more.
+    const std::size_t need = arena.size() + bytes;
+    const std::size_t arena_after =
+        need <= arena.capacity() ? arena.capacity() : std::max(need, 2 * arena.capacity());
+    // A line is an event or a reject: the rows are counted as events, the larger of the two.
+    return arena_after +
+           grown(events.size(), events.capacity(), rows) * sizeof(EventRow) +
+           rejects.capacity() * sizeof(RejectRow) +
+           files.capacity() * sizeof(FileCheckpoint) + rollups.size() * (sizeof(RollupRow) + 48) +
+           usage.capacity() * sizeof(UsageRow) +
+           grown(outputs.size(), outputs.capacity(), outputs.empty() ? 0 : rows) *
+               sizeof(OutputRow);
   }
   bool empty() const { return events.empty() && rejects.empty() && files.empty(); }
 

@@ -97,8 +97,7 @@ void Discovery::scanAll(const Found& found) {
   roots.erase(std::unique(roots.begin(), roots.end()), roots.end());
   for (const auto& root : roots) {
     std::string dir = root;
-    struct stat st{};
-    while (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    for (auto st = sys::stat(dir); !st || !S_ISDIR(st->st_mode); st = sys::stat(dir)) {
       if (dir == "/") break;
       dir = parentOf(dir);
     }
@@ -119,26 +118,22 @@ void Discovery::walk(const std::string& dir, const Found& found, int depth) {
   if (depth > kMaxDepth) return;
   // Watch before listing, so a file created in between is reported by one or the other.
   watch(dir);
-  DIR* d = ::opendir(dir.c_str());
-  if (d == nullptr) {
-    if (errno != ENOENT) obs::log::warn("cannot list {}: {}", dir, strerror(errno));
+  auto listed = sys::listDir(dir);
+  if (!listed) {
+    if (listed.error().code != ENOENT) obs::log::warn("cannot list {}", listed.error().message());
     return;
   }
   std::vector<std::pair<std::string, unsigned char>> entries;
-  while (dirent* e = ::readdir(d)) {
-    std::string_view name = e->d_name;
-    if (name == "." || name == "..") continue;
-    entries.emplace_back(name, e->d_type);
-  }
-  ::closedir(d);
+  entries.reserve(listed->size());
+  for (auto& e : *listed) entries.emplace_back(std::move(e.name), e.type);
   std::sort(entries.begin(), entries.end());
   const std::string prefix = dir == "/" ? "/" : dir + "/";
   for (auto& [name, type] : entries) {
     std::string path = prefix + name;
     if (type == DT_UNKNOWN) {
-      struct stat st{};
-      if (::lstat(path.c_str(), &st) != 0) continue;
-      type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_LNK;
+      auto st = sys::lstat(path);
+      if (!st) continue;
+      type = S_ISDIR(st->st_mode) ? DT_DIR : S_ISREG(st->st_mode) ? DT_REG : DT_LNK;
     }
     if (type == DT_DIR) {
       if (couldContain(path)) walk(path, found, depth + 1);
@@ -148,8 +143,8 @@ void Discovery::walk(const std::string& dir, const Found& found, int depth) {
     int src = sourceOf(path);
     if (src < 0) continue;
     if (type == DT_LNK) {
-      struct stat st{};
-      if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+      auto st = sys::stat(path);
+      if (!st || !S_ISREG(st->st_mode)) continue;
     }
     found(path, src);
   }

@@ -23,8 +23,9 @@ sys::Result<int> Inotify::watchDir(const std::string& dir) {
   if (dirs_.size() >= fault_max_watches_ && wds_.find(dir) == wds_.end()) {
     return tl::unexpected(sys::Error{"inotify_add_watch " + dir, ENOSPC});
   }
-  int wd = inotify_add_watch(fd_.get(), dir.c_str(), kDirMask);
-  if (wd < 0) return tl::unexpected(sys::Error{"inotify_add_watch " + dir, errno});
+  auto added = sys::inotifyAddWatch(fd_.get(), dir, kDirMask);
+  if (!added) return tl::unexpected(added.error());
+  const int wd = *added;
   // The same inode under a new path returns the same wd: the newest path wins.
   auto old = dirs_.find(wd);
   if (old != dirs_.end() && old->second != dir) wds_.erase(old->second);
@@ -47,11 +48,9 @@ const std::string* Inotify::dirOf(int wd) const {
 
 void Inotify::drain(const std::function<void(const Event&)>& on_event) {
   for (;;) {
-    ssize_t n = ::read(fd_.get(), buf_, sizeof buf_);
-    if (n <= 0) {
-      if (n < 0 && errno == EINTR) continue;
-      return;  // EAGAIN: queue empty
-    }
+    auto got = sys::readSome(fd_.get(), buf_, sizeof buf_);
+    if (!got || *got == 0) return;  // EAGAIN: queue empty (EINTR is retried by sys)
+    const auto n = static_cast<ssize_t>(*got);
     for (ssize_t off = 0; off < n;) {
       const auto* ev = reinterpret_cast<const inotify_event*>(buf_ + off);
       std::string_view name = ev->len ? std::string_view(ev->name) : std::string_view();

@@ -309,5 +309,191 @@ TEST_F(Stats, SparklineShowsTheLast24HoursPerRow) {
   EXPECT_EQ(stats({"--by", "level", "--sparkline", "--no-sparkline"}, 2), "");
 }
 
+// stats_hour: the writer keeps it equal to stats_minute summed per hour, the migration fills
+// it from an older DB, rollup_retention prunes it with its minutes, and `stats` reading whole
+// hours from it and the edges from stats_minute answers exactly as stats_minute alone does.
+class StatsHours : public Stats {
+ protected:
+  // 2026-01-10T00:00:00Z: fixed times, so that the windows' edges fall where the test says.
+  static constexpr std::int64_t kBase = 1'768'003'200'000;
+
+  void SetUp() override {
+    // Two sources, three levels, four categories, a line every 37 s over 7 hours (hours 0-6
+    // after kBase), in two runs so that the second one's upserts add to the first's.
+    writeText(dir_ / "logs/api/app.jsonl", "");
+    writeText(dir_ / "logs/worker/app.jsonl", "");
+    const std::pair<std::int64_t, std::int64_t> runs[] = {{5'000, 3 * kHourMs},
+                                                          {3 * kHourMs + 5'000, 7 * kHourMs}};
+    for (const auto& [from, to] : runs) {
+      std::string text[2];
+      for (std::int64_t t = from; t < to; t += 37'000) {
+        const int i = static_cast<int>(t / 37'000);
+        const std::string source = i % 3 == 0 ? "worker" : "api";
+        const char* levels[] = {"info", "warn", "error"};
+        const char* categories[] = {"engine", "db", "http", ""};
+        const std::string category = categories[(i / 2) % 4];
+        std::string cat = category.empty() ? "" : fmt::format(R"("category":"{}",)", category);
+        std::string line = fmt::format(R"({{"ts":{},"level":"{}",{}"message":"m {}"}})"
+                                       "\n",
+                                       kBase + t, levels[i % 3], cat, i);
+        lines_.push_back({source, levels[i % 3], category, kBase + t, line});
+        text[source == "api" ? 0 : 1] += line;
+      }
+      appendText(dir_ / "logs/api/app.jsonl", text[0]);
+      appendText(dir_ / "logs/worker/app.jsonl", text[1]);
+      writeText(dir_ / "s.toml",
+                "batch_max_rows = 100\n"
+                "[[source]]\nname = \"api\"\npaths = [\"logs/api/*.jsonl\"]\n"
+                "[[source]]\nname = \"worker\"\npaths = [\"logs/worker/*.jsonl\"]\n");
+      ASSERT_EQ(runSqtail({"run", "--once", "--db", "s.db", "-c", "s.toml"}, dir_.path()), 0);
+    }
+  }
+
+  static std::string at(std::int64_t minutes, std::int64_t seconds = 0) {
+    return iso(kBase + minutes * 60'000 + seconds * 1000);
+  }
+
+  // `stats --by BY,minute` summed over its minute column: the answer from stats_minute alone.
+  std::vector<std::vector<std::string>> fromMinutes(const std::string& by,
+                                                    std::vector<std::string> window) {
+    std::vector<std::string> args{"--by", by.empty() ? "minute" : by + ",minute"};
+    args.insert(args.end(), window.begin(), window.end());
+    const auto rows = csv(args);
+    const std::size_t minute_col = by.empty() ? 0 : static_cast<std::size_t>(
+                                                        std::count(by.begin(), by.end(), ',') + 1);
+    std::map<std::vector<std::string>, std::pair<std::int64_t, std::int64_t>> sums;
+    for (auto r : rows) {
+      const std::int64_t lines = std::stoll(r[r.size() - 2]), bytes = std::stoll(r.back());
+      r.resize(r.size() - 2);
+      r.erase(r.begin() + static_cast<std::ptrdiff_t>(minute_col));
+      sums[r].first += lines;
+      sums[r].second += bytes;
+    }
+    if (by.empty() && sums.empty()) sums[{}] = {0, 0};  // the one total row, zero included
+    std::vector<std::vector<std::string>> out;
+    for (const auto& [key, v] : sums) {
+      auto row = key;
+      row.push_back(std::to_string(v.first));
+      row.push_back(std::to_string(v.second));
+      out.push_back(std::move(row));
+    }
+    return out;
+  }
+};
+
+TEST_F(StatsHours, WriterKeepsHoursEqualToMinutesSummed) {
+  Db db(dir_ / "s.db");
+  const std::string by_hour =
+      "SELECT minute / 60, source, category, level, sum(lines), sum(bytes) FROM stats_minute "
+      "GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4";
+  const auto want = db.rows(by_hour);
+  ASSERT_GE(want.size(), 7u * 2);
+  EXPECT_EQ(db.rows("SELECT hour, source, category, level, lines, bytes FROM stats_hour "
+                    "ORDER BY 1, 2, 3, 4"),
+            want);
+  EXPECT_EQ(db.scalar("SELECT sum(lines) FROM stats_hour"),
+            static_cast<std::int64_t>(lines_.size()));
+}
+
+TEST_F(StatsHours, RaggedWindowsAnswerAsTheMinutesDo) {
+  // [since, until) pairs (minutes and seconds after kBase; "" leaves the bound out): edges
+  // inside hours, on hours, a second before and after one, both in one hour, one minute.
+  const std::vector<std::pair<std::string, std::string>> windows = {
+      {at(17, 45), at(4 * 60 + 42, 10)}, {at(60), at(180)},           {at(59, 59), at(300, 1)},
+      {at(60), at(119, 59)},             {at(130), at(170)},          {at(90, 10), at(90, 50)},
+      {at(213, 33), ""},                 {"", at(142, 22)},           {"", ""},
+      {at(-30), at(7 * 60 + 30)},        {at(360), at(365)},          {at(0), at(420)},
+  };
+  const std::vector<std::string> bys = {"", "level", "source,category", "hour", "day",
+                                        "level,hour", "category,source,level"};
+  for (const auto& [since, until] : windows) {
+    std::vector<std::string> window;
+    if (!since.empty()) window.insert(window.end(), {"--since", since});
+    if (!until.empty()) window.insert(window.end(), {"--until", until});
+    for (const auto& by : bys) {
+      std::vector<std::string> args = window;
+      if (!by.empty()) args.insert(args.begin(), {"--by", by});
+      const auto got = csv(args);
+      SCOPED_TRACE(fmt::format("--by '{}' --since '{}' --until '{}'", by, since, until));
+      expectSameRows(got, fromMinutes(by, window));
+    }
+  }
+}
+
+TEST_F(StatsHours, RaggedWindowsMatchTheLines) {
+  auto minuteOf = [](std::int64_t ms) { return ms / 60'000; };
+  // since/until in seconds after kBase.
+  for (auto [since_s, until_s] : std::vector<std::pair<std::int64_t, std::int64_t>>{
+           {17 * 60 + 45, 282 * 60 + 10}, {3600, 3 * 3600}, {3599, 5 * 3600 + 1}, {7800, 10200}}) {
+    const std::int64_t since = kBase + since_s * 1000, until = kBase + until_s * 1000;
+    SCOPED_TRACE(fmt::format("{} .. {}", iso(since), iso(until)));
+    auto in = [&](const Line& l) {
+      return minuteOf(l.ts) >= minuteOf(since) && minuteOf(l.ts) < (until + 59'999) / 60'000;
+    };
+    expectSameRows(csv({"--by", "level,source", "--since", iso(since), "--until", iso(until)}),
+                   expect([](const Line& l) { return l.level + "," + l.source; }, in));
+    expectSameRows(csv({"--since", iso(since), "--until", iso(until)}),
+                   expect([](const Line&) { return std::string(); }, in));
+  }
+}
+
+// Drops stats_hour and steps the schema back, as a DB from before it; returns "" or the error.
+std::string makeOlderDb(const std::string& path) {
+  sqlite3* db = nullptr;
+  std::string error;
+  if (sqlite3_open(path.c_str(), &db) == SQLITE_OK) {
+    char* msg = nullptr;
+    if (sqlite3_exec(db, "DROP TABLE stats_hour; PRAGMA user_version = 3;", nullptr, nullptr,
+                     &msg) != SQLITE_OK) {
+      error = msg != nullptr ? msg : "exec failed";
+    }
+    sqlite3_free(msg);
+  } else {
+    error = sqlite3_errmsg(db);
+  }
+  sqlite3_close(db);
+  return error;
+}
+
+TEST_F(StatsHours, AnOlderDbAnswersFromMinutesAndItsMigrationFillsHours) {
+  const auto before = csv({"--by", "source,level", "--since", at(17, 45), "--until", at(250, 5)});
+  ASSERT_EQ(makeOlderDb(dir_ / "s.db"), "");
+  // `stats` opens the DB read-only and never migrates it: minutes alone answer alike.
+  expectSameRows(csv({"--by", "source,level", "--since", at(17, 45), "--until", at(250, 5)}),
+                 before);
+  // The next `run` migrates it, filling stats_hour from the minutes counted so far.
+  ASSERT_EQ(runSqtail({"run", "--once", "--db", "s.db", "-c", "s.toml"}, dir_.path()), 0);
+  Db db(dir_ / "s.db");
+  EXPECT_EQ(db.scalar("PRAGMA user_version"), 4);
+  EXPECT_EQ(db.rows("SELECT hour, source, category, level, lines, bytes FROM stats_hour "
+                    "ORDER BY 1, 2, 3, 4"),
+            db.rows("SELECT minute / 60, source, category, level, sum(lines), sum(bytes) "
+                    "FROM stats_minute GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"));
+  expectSameRows(csv({"--by", "source,level", "--since", at(17, 45), "--until", at(250, 5)}),
+                 before);
+}
+
+TEST_F(StatsHours, RollupRetentionPrunesWholeHoursFromBoth) {
+  // Everything in the DB is older than a day; lines from 30 minutes ago stay.
+  const std::int64_t recent = wallMs() - 30 * 60'000;
+  std::string text;
+  for (int i = 0; i < 10; ++i) {
+    text += fmt::format(R"({{"ts":{},"level":"info","message":"recent {}"}})"
+                        "\n",
+                        recent + i * 1000, i);
+  }
+  appendText(dir_ / "logs/api/app.jsonl", text);
+  writeText(dir_ / "r.toml", "rollup_retention = \"1d\"\n"
+                             "[[source]]\nname = \"api\"\npaths = [\"logs/api/*.jsonl\"]\n"
+                             "[[source]]\nname = \"worker\"\npaths = [\"logs/worker/*.jsonl\"]\n");
+  ASSERT_EQ(runSqtail({"run", "--once", "--db", "s.db", "-c", "r.toml"}, dir_.path()), 0);
+  Db db(dir_ / "s.db");
+  EXPECT_EQ(db.scalar("SELECT sum(lines) FROM stats_minute"), 10);
+  EXPECT_EQ(db.scalar("SELECT sum(lines) FROM stats_hour"), 10);
+  EXPECT_EQ(db.scalar(fmt::format("SELECT count(*) FROM stats_hour WHERE hour < {}",
+                                  kBase / kHourMs + 24)),
+            0);
+}
+
 }  // namespace
 }  // namespace sqtail::test

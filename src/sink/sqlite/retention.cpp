@@ -13,7 +13,7 @@ namespace sqtail::sink {
 
 namespace {
 
-constexpr std::int64_t kMinuteMs = 60'000;
+constexpr std::int64_t kHourMs = 3'600'000;
 
 // One statement for one step: prepared, stepped and finalized on the spot. A step runs a
 // handful of them, each over a few thousand rows, so preparing is noise.
@@ -229,24 +229,47 @@ Retention::Did Retention::expireRejects(sqlite3* db, std::int64_t now_ms) {
 
 Retention::Did Retention::expireRollups(sqlite3* db, std::int64_t now_ms) {
   if (!rollup_retention_) return Did::kNothing;
-  const std::int64_t cutoff_minute = (now_ms - rollup_retention_->count()) / kMinuteMs;
+  // Whole hours, in stats_minute as in stats_hour: an hour goes once all of its minutes are
+  // old, and until then both tables hold all of it, so that `stats` gives the same numbers
+  // from either (it reads hours for the middle of a window and minutes for its edges).
+  const std::int64_t cutoff_ms = now_ms - rollup_retention_->count();
+  const std::int64_t cutoff_hour =
+      cutoff_ms >= 0 ? cutoff_ms / kHourMs : (cutoff_ms - kHourMs + 1) / kHourMs;
+  const std::int64_t cutoff_minute = cutoff_hour * 60;
   Query first(db, "SELECT min(minute) FROM stats_minute");
   if (!first.row()) return Did::kError;
-  const auto oldest = first.column(0);
-  if (!oldest || *oldest >= cutoff_minute) return Did::kNothing;
-  // Whole minutes, about kStepRows rows (the primary key starts with minute). A minute
-  // with more rows than that goes alone.
-  Query bound(db,
-              "SELECT minute FROM stats_minute WHERE minute < ?1 ORDER BY minute "
-              "LIMIT 1 OFFSET ?2");
-  bound.bind(1, cutoff_minute).bind(2, kStepRows);
-  std::int64_t upto = cutoff_minute;
+  if (const auto oldest = first.column(0); oldest && *oldest < cutoff_minute) {
+    // Whole minutes, about kStepRows rows (the primary key starts with minute). A minute
+    // with more rows than that goes alone.
+    Query bound(db,
+                "SELECT minute FROM stats_minute WHERE minute < ?1 ORDER BY minute "
+                "LIMIT 1 OFFSET ?2");
+    bound.bind(1, cutoff_minute).bind(2, kStepRows);
+    std::int64_t upto = cutoff_minute;
+    if (bound.row()) {
+      upto = std::max(bound.column(0).value_or(cutoff_minute), *oldest + 1);
+    } else if (bound.failed()) {
+      return Did::kError;
+    }
+    Query del(db, "DELETE FROM stats_minute WHERE minute < ?1");
+    if (!del.bind(1, upto).run()) return Did::kError;
+    vacuum_due_ = true;
+    return Did::kWork;
+  }
+  // Then stats_hour, the same way.
+  Query first_hour(db, "SELECT min(hour) FROM stats_hour");
+  if (!first_hour.row()) return Did::kError;
+  const auto oldest_hour = first_hour.column(0);
+  if (!oldest_hour || *oldest_hour >= cutoff_hour) return Did::kNothing;
+  Query bound(db, "SELECT hour FROM stats_hour WHERE hour < ?1 ORDER BY hour LIMIT 1 OFFSET ?2");
+  bound.bind(1, cutoff_hour).bind(2, kStepRows);
+  std::int64_t upto = cutoff_hour;
   if (bound.row()) {
-    upto = std::max(bound.column(0).value_or(cutoff_minute), *oldest + 1);
+    upto = std::max(bound.column(0).value_or(cutoff_hour), *oldest_hour + 1);
   } else if (bound.failed()) {
     return Did::kError;
   }
-  Query del(db, "DELETE FROM stats_minute WHERE minute < ?1");
+  Query del(db, "DELETE FROM stats_hour WHERE hour < ?1");
   if (!del.bind(1, upto).run()) return Did::kError;
   vacuum_due_ = true;
   return Did::kWork;

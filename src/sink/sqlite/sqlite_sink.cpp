@@ -4,11 +4,15 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include <fmt/core.h>
 
+#include "sink/sqlite/fault_vfs.hpp"
 #include "sink/sqlite/schema.hpp"
 #include "sink/sqlite/usage_sql.hpp"
 
@@ -70,6 +74,39 @@ class Stmt {
   sqlite3_stmt* stmt_ = nullptr;
 };
 
+// The batch's minute rollups summed per hour: one stats_hour upsert per (hour, source,
+// category, level) instead of one per minute row. Sorted into the table's key order, so the
+// upserts walk its b-tree forward. `row` names the group (any of its minute rows).
+struct HourRollup {
+  std::int64_t hour;
+  const RollupRow* row;
+  std::int64_t lines, bytes;
+};
+
+std::vector<HourRollup> hourRollups(const std::vector<RollupRow>& minutes) {
+  // Floor division, as the migration's backfill: minutes before 1970 too.
+  auto hourOf = [](std::int64_t minute) { return minute >= 0 ? minute / 60 : (minute - 59) / 60; };
+  std::vector<HourRollup> hours;
+  hours.reserve(minutes.size());
+  for (const auto& m : minutes) hours.push_back({hourOf(m.minute), &m, m.lines, m.bytes});
+  auto key = [](const HourRollup& h) {
+    return std::tie(h.hour, h.row->source, h.row->category, h.row->level);
+  };
+  std::sort(hours.begin(), hours.end(),
+            [&](const HourRollup& a, const HourRollup& b) { return key(a) < key(b); });
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < hours.size(); ++i) {
+    if (out > 0 && key(hours[out - 1]) == key(hours[i])) {
+      hours[out - 1].lines += hours[i].lines;
+      hours[out - 1].bytes += hours[i].bytes;
+    } else {
+      hours[out++] = hours[i];
+    }
+  }
+  hours.resize(out);
+  return hours;
+}
+
 }  // namespace
 
 bool DbError::transient() const {
@@ -88,7 +125,7 @@ bool DbError::transient() const {
 }
 
 struct SqliteSink::Statements {
-  Stmt begin, commit, rollback, event, reject, file, rollup, usage;
+  Stmt begin, commit, rollback, event, reject, file, rollup, rollup_hour, usage, output;
 };
 
 tl::expected<void, DbError> migrate(sqlite3* db) {
@@ -123,6 +160,7 @@ tl::expected<std::unique_ptr<SqliteSink>, DbError> SqliteSink::open(
   if (int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600); fd >= 0) {
     ::close(fd);
   }
+  registerFaultVfs();  // only when SQTAIL_FAULTS names sqlite_ ops (tests)
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr);
   if (rc != SQLITE_OK) {
@@ -174,8 +212,15 @@ tl::expected<std::unique_ptr<SqliteSink>, DbError> SqliteSink::open(
        "last_event_ts = coalesce(max(last_event_ts, excluded.last_event_ts), "
        "last_event_ts, excluded.last_event_ts)"},
       {&st->usage, kUsageUpsert},
+      {&st->output,
+       "INSERT INTO output_files(sink, path, length, updated) VALUES(?1, ?2, ?3, ?4) "
+       "ON CONFLICT DO UPDATE SET length = excluded.length, updated = excluded.updated"},
       {&st->rollup,
        "INSERT INTO stats_minute(minute, source, category, level, lines, bytes) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO UPDATE SET "
+       "lines = lines + excluded.lines, bytes = bytes + excluded.bytes"},
+      {&st->rollup_hour,
+       "INSERT INTO stats_hour(hour, source, category, level, lines, bytes) "
        "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO UPDATE SET "
        "lines = lines + excluded.lines, bytes = bytes + excluded.bytes"},
   };
@@ -223,13 +268,64 @@ tl::expected<std::vector<StoredFile>, DbError> SqliteSink::loadFiles() {
   return out;
 }
 
-tl::expected<void, DbError> SqliteSink::commit(const Batch& batch) {
-  auto r = commitOnce(batch);
+tl::expected<std::vector<OutputLength>, DbError> SqliteSink::loadOutputLengths() {
+  std::vector<OutputLength> out;
+  sqlite3_stmt* st = nullptr;
+  int rc = sqlite3_prepare_v2(db_, "SELECT sink, path, length FROM output_files", -1, &st,
+                              nullptr);
+  if (rc != SQLITE_OK) return tl::unexpected(dbError(db_, rc, "loading output lengths"));
+  while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    auto text = [&](int c) {
+      const auto* p = sqlite3_column_text(st, c);
+      return p != nullptr ? std::string(reinterpret_cast<const char*>(p)) : std::string();
+    };
+    out.push_back(OutputLength{text(0), text(1), sqlite3_column_int64(st, 2)});
+  }
+  sqlite3_finalize(st);
+  if (rc != SQLITE_DONE) return tl::unexpected(dbError(db_, rc, "loading output lengths"));
+  return out;
+}
+
+tl::expected<void, DbError> SqliteSink::upsertOutputs(std::span<const OutputLength> outputs) {
+  auto& s = *stmts_;
+  const std::int64_t now = nowMillis();
+  for (const auto& o : outputs) {
+    s.output.bindText(1, o.sink);
+    s.output.bindText(2, o.path);
+    s.output.bind(3, o.length);
+    s.output.bind(4, now);
+    if (int rc = s.output.step(); rc != SQLITE_DONE) {
+      return tl::unexpected(dbError(db_, sqlite3_extended_errcode(db_), "update output_files"));
+    }
+  }
+  return {};
+}
+
+tl::expected<void, DbError> SqliteSink::saveOutputLengths(std::span<const OutputLength> lengths) {
+  if (lengths.empty()) return {};
+  auto& s = *stmts_;
+  if (int rc = s.begin.step(); rc != SQLITE_DONE) {
+    return tl::unexpected(dbError(db_, sqlite3_extended_errcode(db_), "begin"));
+  }
+  auto r = upsertOutputs(lengths);
+  if (r) {
+    if (int rc = s.commit.step(); rc != SQLITE_DONE) {
+      r = tl::unexpected(dbError(db_, sqlite3_extended_errcode(db_), "commit"));
+    }
+  }
+  if (!r && !sqlite3_get_autocommit(db_)) s.rollback.step();
+  return r;
+}
+
+tl::expected<void, DbError> SqliteSink::commit(const Batch& batch,
+                                               std::span<const OutputLength> outputs) {
+  auto r = commitOnce(batch, outputs);
   if (!r && !sqlite3_get_autocommit(db_)) stmts_->rollback.step();
   return r;
 }
 
-tl::expected<void, DbError> SqliteSink::commitOnce(const Batch& batch) {
+tl::expected<void, DbError> SqliteSink::commitOnce(const Batch& batch,
+                                                   std::span<const OutputLength> outputs) {
   auto& s = *stmts_;
   auto check = [&](int rc, std::string_view what) -> tl::expected<void, DbError> {
     if (rc == SQLITE_DONE || rc == SQLITE_OK) return {};
@@ -245,6 +341,7 @@ tl::expected<void, DbError> SqliteSink::commitOnce(const Batch& batch) {
     }
   };
   for (const auto& e : batch.events) {
+    if ((e.sinks & kToSqlite) == 0) continue;
     s.event.bind(1, e.file_id);
     s.event.bind(2, e.offset);
     s.event.bind(3, e.line_no);
@@ -278,6 +375,15 @@ tl::expected<void, DbError> SqliteSink::commitOnce(const Batch& batch) {
     s.rollup.bind(5, r.lines);
     s.rollup.bind(6, r.bytes);
     if (auto res = check(s.rollup.step(), "update stats_minute"); !res) return res;
+  }
+  for (const auto& h : hourRollups(batch.rollups)) {
+    s.rollup_hour.bind(1, h.hour);
+    s.rollup_hour.bindText(2, h.row->source);
+    s.rollup_hour.bindText(3, h.row->category);
+    s.rollup_hour.bindText(4, h.row->level);
+    s.rollup_hour.bind(5, h.lines);
+    s.rollup_hour.bind(6, h.bytes);
+    if (auto res = check(s.rollup_hour.step(), "update stats_hour"); !res) return res;
   }
   for (const auto& u : batch.usage) {
     s.usage.bindText(1, batch.view(u.dedup_key));
@@ -328,6 +434,7 @@ tl::expected<void, DbError> SqliteSink::commitOnce(const Batch& batch) {
     s.file.bind(19, static_cast<std::int64_t>(f.birth));
     if (auto r = check(s.file.step(), "update files"); !r) return r;
   }
+  if (auto r = upsertOutputs(outputs); !r) return r;
   return check(s.commit.step(), "commit");
 }
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -19,7 +20,7 @@ namespace sqtail::sink {
 
 class Retention;
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 4;
 
 struct StoredFile {
   std::int64_t id;
@@ -39,6 +40,12 @@ struct DbError {
   bool transient() const;
 };
 
+// How long a category file ([sink.files.<sink>]) is once the lines committed so far are in it.
+struct OutputLength {
+  std::string sink, path;  // path relative to the sink's dir
+  std::int64_t length;
+};
+
 class SqliteSink {
  public:
   // Opens or creates the DB (0600), sets WAL and NORMAL sync, migrates the schema.
@@ -49,8 +56,15 @@ class SqliteSink {
 
   tl::expected<std::vector<StoredFile>, DbError> loadFiles();
 
-  // All of the batch or none of it: rows, rejects, rollups and checkpoints in one transaction.
-  tl::expected<void, DbError> commit(const Batch& batch);
+  tl::expected<std::vector<OutputLength>, DbError> loadOutputLengths();
+  // Before a batch first writes to a file: its length now, in a transaction of its own, so that
+  // a crash before the batch commits cuts the file back to it.
+  tl::expected<void, DbError> saveOutputLengths(std::span<const OutputLength> lengths);
+
+  // All of the batch or none of it: rows routed to SQLite, rejects, rollups, checkpoints and
+  // the category files' new lengths in one transaction.
+  tl::expected<void, DbError> commit(const Batch& batch,
+                                     std::span<const OutputLength> outputs = {});
 
   // One retention step on this connection, between batches; true if it did work
   // (defined in retention.cpp).
@@ -59,7 +73,9 @@ class SqliteSink {
  private:
   struct Statements;
   SqliteSink(sqlite3* db, std::unique_ptr<Statements> stmts);
-  tl::expected<void, DbError> commitOnce(const Batch& batch);
+  tl::expected<void, DbError> commitOnce(const Batch& batch,
+                                         std::span<const OutputLength> outputs);
+  tl::expected<void, DbError> upsertOutputs(std::span<const OutputLength> outputs);
 
   sqlite3* db_;
   std::unique_ptr<Statements> stmts_;

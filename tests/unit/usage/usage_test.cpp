@@ -102,10 +102,10 @@ TEST(UsageExtract, DedupKeyForms) {
   const std::string no_request =
       R"({"type":"assistant","sessionId":"s9","message":{"id":"msg_7","model":"m","usage":{"input_tokens":1,"output_tokens":1}},"timestamp":"2026-01-10T09:00:00.000Z"})";
   EXPECT_EQ(extractLine(no_request)->dedup_key, "mids:msg_7:s9:2026-01-10T09:00:00.000Z");
-  // ... and without sessionId either
+  // ... and without sessionId either: the session of the file (as ccusage 20)
   const std::string bare =
       R"({"message":{"id":"msg_7","usage":{"input_tokens":1,"output_tokens":1}},"timestamp":"2026-01-10T09:00:00Z"})";
-  EXPECT_EQ(extractLine(bare)->dedup_key, "mids:msg_7::2026-01-10T09:00:00Z");
+  EXPECT_EQ(extractLine(bare)->dedup_key, "mids:msg_7:sess-1:2026-01-10T09:00:00Z");
   // no id: no key (the writer keys the row by file and offset)
   auto none = extractLine(
       line(R"("input_tokens":1,"output_tokens":2)", "", R"("model":"claude-sonnet-4-20250514",)"));
@@ -167,19 +167,161 @@ TEST(UsageExtract, ProgressRecordUsesDataMessage) {
   EXPECT_EQ(e->ts_ms, 1768039200000);  // the inner timestamp
   EXPECT_EQ(e->model, "claude-haiku-4-5-20251001");
   EXPECT_EQ(e->total(), 840);
-  EXPECT_FALSE(e->sidechain);  // the relay line's own flag
-  // The envelope fills in what the inner record lacks.
+  EXPECT_FALSE(e->sidechain);
+}
+
+// Regression (compare-ccusage, ccusage 20.0.24): a relay takes only its sessionId from the
+// outer line. The outer requestId made sqtail merge the relay with another entry, the outer
+// isSidechain made it lose to a smaller main-thread copy, the outer timestamp stood in for a
+// missing inner one; ccusage does none of that.
+TEST(UsageExtract, Ccusage20RelayTakesOnlyTheSessionFromTheOuterLine) {
   const std::string sparse =
-      R"({"type":"progress","requestId":"req_out","isSidechain":true,"data":{"message":{"message":{"id":"msg_4","usage":{"input_tokens":1,"output_tokens":1}}}},"timestamp":"2026-01-10T10:00:00Z"})";
-  e = extractLine(sparse);
+      R"({"type":"progress","sessionId":"outer-s","requestId":"req_out","isSidechain":true,"costUSD":"x","version":"bad","data":{"message":{"timestamp":"2026-01-10T10:00:00Z","message":{"id":"msg_4","usage":{"input_tokens":1,"output_tokens":1}}}},"timestamp":"2026-01-10T11:00:00Z"})";
+  auto e = extractLine(sparse);
   ASSERT_TRUE(e);
-  EXPECT_EQ(e->dedup_key, "mid:msg_4:req_out");
+  EXPECT_EQ(e->dedup_key, "mids:msg_4:outer-s:2026-01-10T10:00:00Z");
   EXPECT_EQ(e->ts_ms, 1768039200000);
+  EXPECT_FALSE(e->sidechain);
+  EXPECT_FALSE(e->cost_record);
+  // Without an outer sessionId: the file's session. The inner sessionId is not read.
+  e = extractLine(
+      R"({"type":"progress","data":{"message":{"sessionId":"inner-s","timestamp":"2026-01-10T10:00:00Z","message":{"id":"msg_4","usage":{"input_tokens":1,"output_tokens":1}}}}})");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->dedup_key, "mids:msg_4:sess-1:2026-01-10T10:00:00Z");
+  // The inner record's own fields, checked as a record's.
+  e = extractLine(
+      R"({"type":"progress","data":{"message":{"timestamp":"2026-01-10T10:00:00.000Z","requestId":"req_in","isSidechain":true,"costUSD":0.5,"message":{"id":"msg_5","usage":{"input_tokens":1,"output_tokens":1}}}}})");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->dedup_key, "mid:msg_5:req_in");
   EXPECT_TRUE(e->sidechain);
-  // data.message of any other type of line is not usage.
-  const std::string other =
-      R"({"type":"assistant","data":{"message":{"message":{"id":"m","usage":{"input_tokens":1,"output_tokens":1}},"timestamp":"2026-01-10T10:00:00Z"}},"timestamp":"2026-01-10T10:00:00Z"})";
-  EXPECT_FALSE(extractLine(other));
+  EXPECT_EQ(e->cost_record, 0.5);
+  // No inner timestamp: no entry (the outer one does not stand in).
+  EXPECT_FALSE(extractLine(
+      R"({"type":"progress","timestamp":"2026-01-10T11:00:00Z","requestId":"r","data":{"message":{"message":{"id":"m","usage":{"input_tokens":1,"output_tokens":1}}}}})"));
+  EXPECT_FALSE(extractLine(
+      R"({"type":"progress","data":{"message":{"timestamp":"2026-01-10T10:00:00Z","isSidechain":"yes","message":{"id":"m","usage":{"input_tokens":1,"output_tokens":1}}}}})"));
+  // A bad or repeated outer sessionId fails the relay too.
+  EXPECT_FALSE(extractLine(
+      R"({"type":"progress","sessionId":7,"data":{"message":{"timestamp":"2026-01-10T10:00:00Z","message":{"id":"m","usage":{"input_tokens":1,"output_tokens":1}}}}})"));
+  EXPECT_FALSE(extractLine(
+      R"({"type":"progress","sessionId":"a","sessionId":"a","data":{"message":{"timestamp":"2026-01-10T10:00:00Z","message":{"id":"m","usage":{"input_tokens":1,"output_tokens":1}}}}})"));
+}
+
+// Regression (compare-ccusage, ccusage 20.0.24): data.message counts on a line of any type,
+// when the line itself is not a record; when it is one, the line's own message counts.
+TEST(UsageExtract, Ccusage20RelayOnAnyLineThatIsNoRecord) {
+  const std::string inner =
+      R"({"timestamp":"2026-01-10T10:00:00Z","requestId":"r_in","message":{"id":"m_in","usage":{"input_tokens":1,"output_tokens":77}}})";
+  for (const std::string type : {R"("type":"assistant",)", R"("type":"user",)", ""}) {
+    auto e = extractLine("{" + type + R"("data":{"message":)" + inner + "}}");
+    ASSERT_TRUE(e) << type;
+    EXPECT_EQ(e->output, 77);
+  }
+  // The line is a record: its message, not data.message.
+  auto e = extractLine(
+      R"({"type":"progress","timestamp":"2026-01-10T11:00:00Z","message":{"id":"m_out","usage":{"input_tokens":1,"output_tokens":5}},"data":{"message":)" +
+      inner + "}}");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->output, 5);
+  // The line's message fails the record shape (no output count, a repeated key): the relay.
+  e = extractLine(
+      R"({"timestamp":"2026-01-10T11:00:00Z","message":{"id":"m_out","usage":{"input_tokens":1}},"data":{"message":)" +
+      inner + "}}");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->output, 77);
+  e = extractLine(
+      R"({"timestamp":"2026-01-10T11:00:00Z","message":{"model":"a","model":"b","usage":{"input_tokens":1,"output_tokens":5}},"data":{"message":)" +
+      inner + "}}");
+  ASSERT_TRUE(e);
+  EXPECT_EQ(e->output, 77);
+  // The record deserializes but fails a check (timestamp, version): nothing, no relay.
+  EXPECT_FALSE(extractLine(
+      R"({"timestamp":"yesterday","message":{"usage":{"input_tokens":1,"output_tokens":5}},"data":{"message":)" +
+      inner + "}}"));
+  EXPECT_FALSE(extractLine(
+      R"({"timestamp":"2026-01-10T11:00:00Z","version":"x","message":{"usage":{"input_tokens":1,"output_tokens":5}},"data":{"message":)" +
+      inner + "}}"));
+  // A repeated data.message fails the relay.
+  EXPECT_FALSE(extractLine(R"({"data":{"message":{},"message":)" + inner + "}}"));
+}
+
+// Regression (compare-ccusage, ccusage 20.0.24): ccusage skips a line without the bytes
+// `"usage":{`, so a usage object written with spaces is no entry.
+TEST(UsageExtract, Ccusage20NeedsCompactUsageKey) {
+  EXPECT_TRUE(extractLine(line(R"("input_tokens":1,"output_tokens":1)")));
+  for (const std::string spaced : {R"("usage": {)", R"("usage" :{)", R"("\u0075sage":{)"}) {
+    std::string l = line(R"("input_tokens":1,"output_tokens":1)");
+    l.replace(l.find(R"("usage":{)"), 9, spaced);
+    EXPECT_FALSE(extractLine(l)) << l;
+  }
+}
+
+// Regression (compare-ccusage, ccusage 20.0.24): only its timestamp forms.
+TEST(UsageExtract, Ccusage20TimestampForms) {
+  auto at = [](std::string_view ts) {
+    return extractLine(fmt::format(
+        R"({{"timestamp":"{}","message":{{"usage":{{"input_tokens":1,"output_tokens":1}}}}}})", ts));
+  };
+  const std::pair<std::string_view, std::int64_t> good[] = {
+      {"2026-01-10T09:00:00Z", 1768035600000},
+      {"2026-01-10T09:00:00.123Z", 1768035600123},
+      {"2026-01-10T18:00:00+09:00", 1768035600000},
+      {"2026-01-10T04:00:00.500-05:00", 1768035600500},
+      {"2026-01-10T09:00:00.000-00:00", 1768035600000},
+  };
+  for (const auto& [ts, ms] : good) {
+    auto e = at(ts);
+    ASSERT_TRUE(e) << ts;
+    EXPECT_EQ(e->ts_ms, ms) << ts;
+  }
+  for (std::string_view ts :
+       {"2026-01-10T09:00:00.1Z", "2026-01-10T09:00:00.12Z", "2026-01-10T09:00:00.1234Z",
+        "2026-01-10T09:00:00.123456Z", "2026-01-10T09:00:00.000z", "2026-01-10t09:00:00.000Z",
+        "2026-01-10 09:00:00.000Z", "2026-01-10T09:00:00.000", "2026-01-10T09:00:00.000+0900",
+        "2026-01-10T09:00:00+09", "2026-01-10T23:59:60.000Z", "2026-01-10", "2026-02-30T09:00:00Z",
+        "2026-01-10T24:00:00Z", " 2026-01-10T09:00:00Z", "+02026-01-10T09:00:00Z"}) {
+    EXPECT_FALSE(at(ts)) << ts;
+  }
+}
+
+// Regression (compare-ccusage, ccusage 20.0.24): a key of ccusage's shape given twice fails
+// it (the old rule, "the last one wins" as JSON.parse, counted such lines); other keys may
+// repeat.
+TEST(UsageExtract, Ccusage20RepeatedKeysFail) {
+  const std::string ok = line(
+      R"("input_tokens":1,"output_tokens":1,"cache_creation_input_tokens":1,"cache_read_input_tokens":1,"speed":"standard","cache_creation":{"ephemeral_5m_input_tokens":1,"ephemeral_1h_input_tokens":0})",
+      R"("version":"2.0.31","isSidechain":false,"costUSD":0.1,)");
+  ASSERT_TRUE(extractLine(ok));
+  for (std::string key :
+       {"timestamp", "sessionId", "requestId", "version", "isSidechain", "costUSD", "message", "id",
+        "model", "usage", "input_tokens", "output_tokens", "cache_creation_input_tokens",
+        "cache_read_input_tokens", "speed", "cache_creation", "ephemeral_5m_input_tokens",
+        "ephemeral_1h_input_tokens"}) {
+    std::string l = ok;
+    const std::size_t at = l.find('"' + key + "\":");
+    ASSERT_NE(at, std::string::npos) << key;
+    // The same key and value again, right before the first one.
+    const std::size_t value = at + key.size() + 3;
+    std::size_t end = value;
+    for (int depth = 0; end < l.size(); ++end) {
+      const char c = l[end];
+      if (c == '{' || c == '[') ++depth;
+      if (c == '}' || c == ']') {
+        if (depth == 0) break;
+        if (--depth == 0) {
+          ++end;
+          break;
+        }
+      }
+      if (c == ',' && depth == 0) break;
+    }
+    l.insert(at, l.substr(at, end - at) + ",");
+    EXPECT_FALSE(extractLine(l)) << l;
+  }
+  for (std::string other : {R"("cwd":"a","cwd":"b",)", R"("type":"x","type":"assistant",)",
+                            R"("data":{},"data":{},)", R"("uuid":"1","uuid":"2",)"}) {
+    EXPECT_TRUE(extractLine(line(R"("input_tokens":1,"output_tokens":1)", other))) << other;
+  }
 }
 
 TEST(UsageExtract, NotEntries) {
@@ -223,8 +365,16 @@ TEST(UsageExtract, FieldsCcusageRefuses) {
   EXPECT_FALSE(extractLine(line(ok, "", R"("id":"","model":"m",)")));
   EXPECT_FALSE(extractLine(line(ok, "", R"("id":"m1","model":"",)")));
   EXPECT_FALSE(extractLine(line(ok, "", R"("id":"m1","model":7,)")));
-  // Fields ccusage does not check do not matter.
-  EXPECT_TRUE(extractLine(line(ok, R"("version":"2.0.31","isSidechain":"yes","type":5,)")));
+  // Regression (compare-ccusage, ccusage 20.0.24): isSidechain, cache_creation and token
+  // counts are typed too; null is none for the first two.
+  EXPECT_FALSE(extractLine(line(ok, R"("isSidechain":"yes",)")));
+  EXPECT_TRUE(extractLine(line(ok, R"("isSidechain":null,)")));
+  EXPECT_FALSE(extractLine(line(R"("input_tokens":1,"output_tokens":1,"cache_creation":5)")));
+  EXPECT_TRUE(extractLine(line(R"("input_tokens":1,"output_tokens":1,"cache_creation":null)")));
+  EXPECT_FALSE(extractLine(line(R"("input_tokens":-0,"output_tokens":1)")));
+  EXPECT_FALSE(extractLine(line(R"("input_tokens":1.0,"output_tokens":1)")));
+  // Fields ccusage does not read do not matter.
+  EXPECT_TRUE(extractLine(line(ok, R"("version":"2.0.31","isApiErrorMessage":"x","type":5,)")));
 }
 
 TEST(UsageExtract, ParserIsReusedAcrossLinesOfAnySize) {
