@@ -2,6 +2,8 @@
 """Runs one sqtail benchmark workload and prints its figures.
 
   scripts/bench/run.py W1 [--raw|--no-raw] [--scale F] [--seed N] [--keep] [--json]
+  scripts/bench/run.py W1 --route files|both   (issue 4: category files, with or without SQLite)
+  scripts/bench/run.py W4 --route errors       (errors to SQLite and error.jsonl: their latency)
   scripts/bench/run.py W4 [--seconds 60] [--flush-interval 1s]
   scripts/bench/run.py W5 [--seconds 60]
 
@@ -10,6 +12,11 @@ CPU seconds (user+sys, from wait4 rusage), peak RSS (ru_maxrss), wall time; the
 events row count must equal the lines generated.
 W4 (live): sqtail runs while 40 files get 250 lines/s each; a read-only poller
 (every 10 ms) measures append->commit latency; CPU % of one core and VmHWM.
+--route: `files` sends every record to [sink.files.cat] ("{category}.jsonl") only, `both`
+to the files and SQLite, `errors` sends error/critical/fatal lines to SQLite and to
+[sink.files.errors] ("{level}.jsonl") and the rest to SQLite; the output lines are counted
+(each exactly once), the descriptors sqtail holds are sampled, and for `errors` the
+latency of error rows is reported apart (their file is written before their commit).
 W5 (quiet): sqtail on 1,000 files that stay quiet; CPU seconds per minute and
 wake-ups (context switches) after the backfill settles.
 
@@ -291,6 +298,47 @@ def warm_cache(d: str) -> None:
 
 # ---------------------------------------------------------------- sqtail process
 
+def route_config(route: str, out: str) -> str:
+    if route == "errors":
+        return (f'[sink.files.errors]\ndir = "{out}"\npath = "{{level}}.jsonl"\n'
+                '[[route]]\nname = "errors"\nmatch = { level = ["error", "critical", "fatal"] }\n'
+                'to = ["sqlite", "files:errors"]\n')
+    to = '["files:cat"]' if route == "files" else '["sqlite", "files:cat"]'
+    return (f'[sink.files.cat]\ndir = "{out}"\npath = "{{category}}.jsonl"\n'
+            f'[[route]]\nname = "all"\nto = {to}\n')
+
+
+def output_lines(out: str) -> tuple[int, int]:
+    """(lines, files) under the file sinks' dir."""
+    lines = files = 0
+    for root, _, names in os.walk(out):
+        for n in names:
+            files += 1
+            with open(os.path.join(root, n), "rb") as f:
+                lines += sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    return lines, files
+
+
+class FdSampler:
+    """Samples how many descriptors a process holds, every 50 ms, in a thread."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peak, self._stop = pid, 0, threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            n = proc_fd_count(self.pid)
+            if n:
+                self.peak = max(self.peak, n)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._t.join()
+        return self.peak
+
+
 class Sqtail:
     def __init__(self, exe: str, db: str, pattern: str, a, once: bool, workdir: str):
         self.cmd = [exe, "run", "--db", db]
@@ -300,6 +348,11 @@ class Sqtail:
             self.cmd += ["--flush-interval", a.flush_interval]
         if not a.raw:
             self.cmd.append("--no-raw")
+        if getattr(a, "route", None):
+            conf = os.path.join(workdir, "route.toml")
+            with open(conf, "w") as f:
+                f.write(route_config(a.route, os.path.join(workdir, "out")))
+            self.cmd += ["-c", conf]
         self.cmd.append(pattern)
         self.log_path = os.path.join(workdir, "sqtail.log")
         self.workdir = workdir
@@ -390,6 +443,7 @@ def run_batch(a, exe: str, workdir: str) -> dict:
     timer = threading.Timer(a.timeout, lambda: os.kill(st.pid, signal.SIGKILL))
     t0 = time.perf_counter()
     st.start()
+    fds = FdSampler(st.pid)
     timer.start()
     try:
         st.wait()
@@ -400,9 +454,21 @@ def run_batch(a, exe: str, workdir: str) -> dict:
     finally:
         timer.cancel()
     wall = time.perf_counter() - t0
+    peak_fds = fds.stop()
     if st.status != 0:
         raise st.fail(f"sqtail exited with status {st.status} after {wall:.1f} s")
     counts = db_counts(db)
+    routed = {}
+    if a.route:
+        out_lines, out_files = output_lines(os.path.join(workdir, "out"))
+        want = m["lines"] if a.route in ("files", "both") else None
+        if want is not None and out_lines != want:
+            raise st.fail(f"OUTPUT LINE MISMATCH: {out_lines:,} lines in {out_files} files, "
+                          f"{want:,} generated")
+        routed = dict(route=a.route, output_lines=out_lines, output_files=out_files,
+                      peak_fds=peak_fds)
+        if a.route == "files":
+            counts["events"] = counts["distinct"] = m["lines"]  # verified in the files instead
     if counts["events"] != m["lines"] or counts["distinct"] != m["lines"]:
         raise st.fail(f"ROW COUNT MISMATCH: events has {counts['events']:,} rows "
                       f"({counts['distinct']:,} distinct file/offset), {m['lines']:,} lines "
@@ -415,7 +481,8 @@ def run_batch(a, exe: str, workdir: str) -> dict:
         cpu_s=round(ru.ru_utime + ru.ru_stime, 2), cpu_user_s=round(ru.ru_utime, 2),
         cpu_sys_s=round(ru.ru_stime, 2), cpu_pct_of_wall=round(100 * (ru.ru_utime + ru.ru_stime) / wall),
         peak_rss_mib=round(ru.ru_maxrss / 1024, 1), db_mib=db_size_mib(db),
-        rows_verified=counts["events"], rejects=counts.get("rejects"), null_ts=counts["null_ts"])
+        rows_verified=counts["events"], rejects=counts.get("rejects"), null_ts=counts["null_ts"],
+        **routed)
 
 
 def run_live(a, exe: str, workdir: str) -> dict:
@@ -438,20 +505,23 @@ def run_live(a, exe: str, workdir: str) -> dict:
         t_start = time.time()
         writer = subprocess.Popen(writer_cmd, stdout=subprocess.PIPE, cwd=workdir)
         hist: Counter = Counter()
+        hist_err: Counter = Counter()
         last_id, seen, max_poll_ms = 0, 0, 0.0
         expected = None
         t_last_row = t_start
         drain_deadline = None
         while True:
             t_poll = time.time()
-            rows = con.execute("SELECT id, ts FROM events WHERE id > ? ORDER BY id",
+            rows = con.execute("SELECT id, ts, level FROM events WHERE id > ? ORDER BY id",
                                (last_id,)).fetchall()
             max_poll_ms = max(max_poll_ms, (time.time() - t_poll) * 1000)
             if rows:
                 poll_ms = int(t_poll * 1000)
-                for _, ts in rows:
+                for _, ts, level in rows:
                     if ts is not None:
                         hist[poll_ms - ts] += 1
+                        if level in ("error", "critical", "fatal"):
+                            hist_err[poll_ms - ts] += 1
                 last_id = rows[-1][0]
                 seen += len(rows)
                 t_last_row = t_poll
@@ -504,7 +574,13 @@ def run_live(a, exe: str, workdir: str) -> dict:
         peak_rss_mib=round(hwm / 1024, 1) if hwm else None,
         shutdown_s=round(shutdown_s, 2), exit_status=st.status,
         writer_cpu_s=round(writer_cpu, 2) if writer_cpu is not None else None,
-        poller_cpu_s=round(poller_cpu, 2), rows_verified=total)
+        poller_cpu_s=round(poller_cpu, 2), rows_verified=total,
+        **(dict(route=a.route, error_rows=sum(hist_err.values()),
+                error_latency_ms_p50=percentile(hist_err, 50),
+                error_latency_ms_p99=percentile(hist_err, 99),
+                error_latency_ms_max=max(hist_err) if hist_err else None,
+                error_file_lines=output_lines(os.path.join(workdir, "out"))[0])
+           if a.route else {}))
 
 
 def run_quiet(a, exe: str, workdir: str) -> dict:
@@ -663,6 +739,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float,
                     help="W4: writer duration (default 60 x scale); W5: quiet window (default 60)")
     ap.add_argument("--flush-interval", default="1s", help="passed to sqtail for W4/W5 (default 1s)")
+    ap.add_argument("--route", choices=["files", "both", "errors"],
+                    help="route records to category files (see above)")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (database, logs)")
     ap.add_argument("--json", action="store_true", help="also print the figures as one JSON object")
     ap.add_argument("--sqtail", help="binary to run (default build-release/sqtail, built if missing)")
@@ -681,6 +759,8 @@ def main(argv=None) -> int:
         if a.seconds is not None:
             repro += ["--seconds", f"{a.seconds:g}"]
         repro += ["--flush-interval", a.flush_interval]
+    if a.route:
+        repro += ["--route", a.route]
     if a.sqtail:
         repro += ["--sqtail", a.sqtail]
     repro = shlex.join(repro)

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -240,6 +241,32 @@ std::int64_t bytesReadBy(pid_t pid) {
     if (key == "rchar:") return value;
   }
   return 0;
+}
+
+}  // namespace sqtail::test
+
+namespace sqtail::test {
+
+int httpPort(const Process& p, std::chrono::milliseconds timeout) {
+  int port = 0;
+  const bool said = waitFor(
+      [&] {
+        std::smatch m;
+        const std::string err = p.stderrText();
+        if (!std::regex_search(err, m, std::regex("on 127\\.0\\.0\\.1:([0-9]+)"))) return false;
+        port = std::stoi(m[1]);
+        return true;
+      },
+      timeout);
+  if (!said) ADD_FAILURE() << "sqtail did not say where it listens: " << p.stderrText();
+  return port;
+}
+
+double metricSample(const std::string& exposition, const std::string& metric) {
+  const std::string text = "\n" + exposition;
+  const auto pos = text.find("\n" + metric + " ");
+  if (pos == std::string::npos) return -1;
+  return std::stod(text.substr(pos + metric.size() + 2));
 }
 
 }  // namespace sqtail::test

@@ -83,6 +83,12 @@ std::string jsonLine(const std::string& tag, std::int64_t seq, const std::string
                      const std::string& category = "engine");
 std::int64_t fileSize(const std::string& path);
 std::string readFile(const std::string& path);
+// The port of a `[http] listen = "127.0.0.1:0"` endpoint, from sqtail's start-up log line;
+// 0 (and a test failure) if it does not say within `timeout`.
+int httpPort(const Process& p, std::chrono::milliseconds timeout = 20s);
+// The value of one sample in a /metrics text, e.g. metric = sqtail_lines_read_total{source="s"};
+// -1 when absent.
+double metricSample(const std::string& exposition, const std::string& metric);
 // True once sqtail takes SIGTERM on its clean stop path (its threads block it).
 bool handlesSigterm(pid_t pid);
 // Bytes the process has read so far (rchar of /proc/PID/io), 0 if unknown.

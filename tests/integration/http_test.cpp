@@ -19,11 +19,8 @@ std::string lines(const std::string& tag, int from, int to) {
   return s;
 }
 
-// The value of one sample line, e.g. metric = sqtail_lines_read_total{source="s"}.
 double sample(const std::string& text, const std::string& metric) {
-  const auto pos = text.find("\n" + metric + " ");
-  if (pos == std::string::npos) return -1;
-  return std::stod(text.substr(pos + metric.size() + 2));
+  return metricSample(text, metric);
 }
 
 TEST(Http, MetricsMatchWhatWasIngestedAndHealthFollowsTheSink) {
@@ -33,14 +30,8 @@ TEST(Http, MetricsMatchWhatWasIngestedAndHealthFollowsTheSink) {
                             "paths = [\"l/*.jsonl\"]\n");
   writeText(dir / "l/a.jsonl", lines("a", 0, 100) + "oops\n{]\n");
   auto p = Process::start({"run", "-c", "c.toml"}, dir.path(), dir.path());
-  int port = 0;
-  ASSERT_TRUE(waitFor([&] {
-    std::smatch m;
-    const std::string err = p.stderrText();
-    if (!std::regex_search(err, m, std::regex("on 127\\.0\\.0\\.1:([0-9]+)"))) return false;
-    port = std::stoi(m[1]);
-    return true;
-  }, 10s)) << p.stderrText();
+  const int port = httpPort(p);
+  ASSERT_NE(port, 0);
   httplib::Client http("127.0.0.1", port);
   Db db(dir / "s.db");
   ASSERT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM events") == 100; }, 10s));

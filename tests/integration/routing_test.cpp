@@ -89,27 +89,6 @@ const char* kCategoryConfig =
     "[sink.files.cat]\ndir = \"out\"\npath = \"{date}/{category}.jsonl\"\n"
     "[[route]]\nname = \"all\"\nto = [\"files:cat\"]\n";
 
-int portOf(const Process& p) {
-  int port = 0;
-  EXPECT_TRUE(waitFor(
-      [&] {
-        std::smatch m;
-        const std::string err = p.stderrText();
-        if (!std::regex_search(err, m, std::regex("on 127\\.0\\.0\\.1:([0-9]+)"))) return false;
-        port = std::stoi(m[1]);
-        return true;
-      },
-      20s))
-      << p.stderrText();
-  return port;
-}
-
-double sample(const std::string& text, const std::string& metric) {
-  const auto pos = text.find("\n" + metric + " ");
-  if (pos == std::string::npos) return -1;
-  return std::stod(text.substr(pos + metric.size() + 2));
-}
-
 std::int64_t committedBytes(Db& db) { return db.scalar("SELECT coalesce(sum(offset), 0) FROM files"); }
 
 std::int64_t sourceBytes(const TempDir& dir) {
@@ -137,7 +116,7 @@ TEST(Routing, FortyEightCategoriesFromEightFilesUnderAThirtyTwoDescriptorLimit) 
   fs::create_directories(dir / "l");
   writeSources(dir, 0, kLines);
   auto p = startWithFdLimit({"run", "-c", "c.toml"}, dir, 32);
-  const int port = portOf(p);
+  const int port = httpPort(p);
   Db db(dir / "s.db");
   ASSERT_TRUE(waitFor([&] { return committedBytes(db) == sourceBytes(dir); }, 120s))
       << p.stderrText();
@@ -147,8 +126,8 @@ TEST(Routing, FortyEightCategoriesFromEightFilesUnderAThirtyTwoDescriptorLimit) 
       [&] {
         auto r = http.Get("/metrics");
         if (!r || r->status != 200) return false;
-        metrics = "\n" + r->body;
-        return sample(metrics, "sqtail_output_lines_total{sink=\"files:cat\"}") == kLines * kSources;
+        metrics = r->body;
+        return metricSample(metrics, "sqtail_output_lines_total{sink=\"files:cat\"}") == kLines * kSources;
       },
       30s))
       << metrics;
@@ -160,12 +139,12 @@ TEST(Routing, FortyEightCategoriesFromEightFilesUnderAThirtyTwoDescriptorLimit) 
   EXPECT_EQ(db.scalar("SELECT sum(lines) FROM stats_minute"), kLines * kSources)
       << "rollups count every line read";
   // 48 files to write with ~32 descriptors, most taken by sqtail itself: the pool evicted.
-  const double evictions = sample(metrics, "sqtail_output_file_evictions_total{sink=\"files:cat\"}");
+  const double evictions = metricSample(metrics, "sqtail_output_file_evictions_total{sink=\"files:cat\"}");
   const double emfile =
-      sample(metrics, "sqtail_output_file_emfile_recoveries_total{sink=\"files:cat\"}");
+      metricSample(metrics, "sqtail_output_file_emfile_recoveries_total{sink=\"files:cat\"}");
   EXPECT_GT(evictions + emfile, 0) << metrics;
-  EXPECT_EQ(sample(metrics, "sqtail_output_lines_total{sink=\"files:cat\"}"), kLines * kSources);
-  EXPECT_EQ(sample(metrics, "sqtail_commit_failures_total{sink=\"sqlite\"}"), 0) << p.stderrText();
+  EXPECT_EQ(metricSample(metrics, "sqtail_output_lines_total{sink=\"files:cat\"}"), kLines * kSources);
+  EXPECT_EQ(metricSample(metrics, "sqtail_commit_failures_total{sink=\"sqlite\"}"), 0) << p.stderrText();
   EXPECT_EQ(p.stderrText().find("Too many open files"), std::string::npos) << p.stderrText();
 }
 
@@ -253,21 +232,21 @@ TEST(Routing, AStalledFileSinkHoldsMemoryAtTheCapAndLosesNothing) {
   constexpr int kLines = 20000;  // ~2.6 MB per source: well over the 2 MiB cap
   writeSources(dir, 0, kLines);
   auto p = Process::start({"run", "-c", "c.toml"}, dir.path(), dir.path());
-  const int port = portOf(p);
+  const int port = httpPort(p);
   httplib::Client http("127.0.0.1", port);
   std::string metrics;
   ASSERT_TRUE(waitFor(
       [&] {
         auto r = http.Get("/metrics");
         if (!r) return false;
-        metrics = "\n" + r->body;
-        return sample(metrics, "sqtail_commit_failures_total{sink=\"sqlite\"}") >= 3;
+        metrics = r->body;
+        return metricSample(metrics, "sqtail_commit_failures_total{sink=\"sqlite\"}") >= 3;
       },
       60s))
       << metrics << p.stderrText();
   // Reading paused at the cap: the files, not memory, hold the rest.
-  EXPECT_LT(sample(metrics, "sqtail_lines_read_total{source=\"s\"}"), kLines * kSources / 4);
-  EXPECT_LE(sample(metrics, "sqtail_buffered_bytes"), 2 * 1024 * 1024) << metrics;
+  EXPECT_LT(metricSample(metrics, "sqtail_lines_read_total{source=\"s\"}"), kLines * kSources / 4);
+  EXPECT_LE(metricSample(metrics, "sqtail_buffered_bytes"), 2 * 1024 * 1024) << metrics;
   auto health = http.Get("/health?strict");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 503) << health->body;

@@ -216,17 +216,8 @@ TEST(Http, AnswersOnlyGetAndHead) {
             "name = \"s\"\npaths = [\"l/*.jsonl\"]\n");
   writeText(dir / "l/a.jsonl", lines("a", 0, 5));
   auto p = Process::start({"run", "-c", "c.toml"}, dir.path(), dir.path());
-  int port = 0;
-  ASSERT_TRUE(waitFor(
-      [&] {
-        std::smatch m;
-        const std::string err = p.stderrText();
-        if (!std::regex_search(err, m, std::regex("on 127\\.0\\.0\\.1:([0-9]+)"))) return false;
-        port = std::stoi(m[1]);
-        return true;
-      },
-      20s))
-      << p.stderrText();
+  const int port = httpPort(p);
+  ASSERT_NE(port, 0);
   httplib::Client http("127.0.0.1", port);
   for (const char* path : {"/metrics", "/health"}) {
     SCOPED_TRACE(path);

@@ -102,16 +102,8 @@ class TopTest : public ::testing::Test {
               "paths = [\"l/*.jsonl\"]\n");
     writeText(dir_ / "l/a.jsonl", lines("a", 0, 100) + "oops\n");
     sqtail_ = Process::start({"run", "-c", "c.toml"}, dir_.path(), dir_.path());
-    ASSERT_TRUE(waitFor(
-        [&] {
-          std::smatch m;
-          const std::string err = sqtail_->stderrText();
-          if (!std::regex_search(err, m, std::regex("on 127\\.0\\.0\\.1:([0-9]+)"))) return false;
-          port_ = std::stoi(m[1]);
-          return true;
-        },
-        10s))
-        << sqtail_->stderrText();
+    port_ = httpPort(*sqtail_);
+    ASSERT_NE(port_, 0);
     Db db(dir_ / "s.db");
     ASSERT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM events") == 100; }, 10s));
   }
