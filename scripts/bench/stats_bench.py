@@ -287,8 +287,8 @@ def main() -> int:
     ap.add_argument("--keep", help="build the DB in this directory and keep it")
     ap.add_argument("--show", action="store_true", help="print each query's output once")
     ap.add_argument("--hourly-prototype", action="store_true",
-                    help="also measure what an hourly rollup table would give (adds a table "
-                         "proto_stats_hour to the DB)")
+                    help="also time the prototype that preceded stats_hour, in-process (adds a "
+                         "table proto_stats_hour to the DB)")
     args = ap.parse_args()
 
     sqtail = find_sqtail(args.sqtail)

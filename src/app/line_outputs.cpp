@@ -40,7 +40,7 @@ tl::expected<std::unique_ptr<LineOutputs>, std::string> LineOutputs::open(
     }
     sink::FileSink::Settings settings{f.name, f.dir, std::move(*tmpl),
                                       static_cast<std::size_t>(std::min(f.max_open_files, share)),
-                                      f.handle_idle};
+                                      f.handle_idle, f.sync};
     File file;
     file.name = f.name;
     file.sink = std::make_unique<sink::FileSink>(std::move(settings));

@@ -107,8 +107,8 @@ std::string routingToml(const config::Config& c) {
     out += fmt::format("\n[sink.files.{}]\n", f.name);
     out += fmt::format("dir = {}\npath = {}\ntimezone = {}\n", tomlString(f.dir),
                        tomlString(f.path), tomlString(f.timezone));
-    out += fmt::format("max_open_files = {}\nhandle_idle = {}\n", f.max_open_files,
-                       tomlString(durationText(f.handle_idle.count())));
+    out += fmt::format("max_open_files = {}\nhandle_idle = {}\nsync = {}\n", f.max_open_files,
+                       tomlString(durationText(f.handle_idle.count())), f.sync ? "true" : "false");
   }
   if (c.postgres) {
     out += "\n[sink.postgres]\n";

@@ -221,8 +221,8 @@ class RollupScanner {
 
 bool hasTable(sqlite3* db, const char* name) {
   RawStatement st;
-  if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
-                         -1, &st.stmt, nullptr) != SQLITE_OK) {
+  if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1", -1,
+                         &st.stmt, nullptr) != SQLITE_OK) {
     return false;
   }
   sqlite3_bind_text(st.stmt, 1, name, -1, SQLITE_STATIC);

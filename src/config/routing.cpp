@@ -284,9 +284,15 @@ std::optional<FileSinkConfig> readFileSink(Problems& problems, std::string_view 
       }
     } else if (k == "handle_idle") {
       if (auto d = duration(problems, value, full)) sink.handle_idle = *d;
+    } else if (k == "sync") {
+      if (const auto* flag = value.as_boolean()) {
+        sink.sync = flag->get();
+      } else {
+        wrongType(problems, value, full, "a boolean");
+      }
     } else {
       unknownKey(problems, key, prefix + ".",
-                 {"dir", "path", "timezone", "max_open_files", "handle_idle"});
+                 {"dir", "path", "timezone", "max_open_files", "handle_idle", "sync"});
     }
   }
   if (!has_dir) {

@@ -52,6 +52,7 @@ struct FileSinkConfig {
   std::string timezone = "UTC";  // for {date} and {hour}: "UTC" or a fixed offset "+02:00"
   std::uint64_t max_open_files = 64;
   std::chrono::milliseconds handle_idle{60'000};
+  bool sync = true;  // sync each batch's files before its commit (power-loss safe)
 
   friend bool operator==(const FileSinkConfig&, const FileSinkConfig&) = default;
 };

@@ -5,8 +5,8 @@
 // each token category of one entry is priced on its own; when it holds more than 200,000
 // tokens and the model has a tier, the first 200,000 are at the base rate and the rest at the
 // tier rate. No rounding: costs are summed as doubles and only rounded for display.
-// Where we differ on purpose: ccusage prices all cache writes at the 5-minute rate; we price
-// usage.cache_creation's 1-hour part at the 1-hour rate, and tier each part on its own.
+// usage.cache_creation's 1-hour part is priced at the 1-hour rate, each part tiered on its own:
+// ccusage 20.0.x does the same (scripts/compare-ccusage measures its rates per category).
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>

@@ -62,8 +62,9 @@ Pricing builtinPricing();
 // ---- Entries ----------------------------------------------------------------------------
 
 struct Entry {
-  // "mid:<message.id>:<requestId>", "mids:<message.id>:<sessionId>:<timestamp>", or "" (no
-  // dedup: kUsageUpsert then keys the row by file and offset).
+  // "mid:<message.id>:<requestId>", "mids:<message.id>:<session>:<timestamp>" (the record's
+  // sessionId, else the file's session), or "" (no dedup: kUsageUpsert then keys the row by
+  // file and offset).
   std::string dedup_key;
   std::int64_t ts_ms = 0;  // the record's "timestamp"
   std::string project;     // first directory under projects/

@@ -359,8 +359,8 @@ class StatsHours : public Stats {
     std::vector<std::string> args{"--by", by.empty() ? "minute" : by + ",minute"};
     args.insert(args.end(), window.begin(), window.end());
     const auto rows = csv(args);
-    const std::size_t minute_col = by.empty() ? 0 : static_cast<std::size_t>(
-                                                        std::count(by.begin(), by.end(), ',') + 1);
+    const std::size_t minute_col =
+        by.empty() ? 0 : static_cast<std::size_t>(std::count(by.begin(), by.end(), ',') + 1);
     std::map<std::vector<std::string>, std::pair<std::int64_t, std::int64_t>> sums;
     for (auto r : rows) {
       const std::int64_t lines = std::stoll(r[r.size() - 2]), bytes = std::stoll(r.back());
@@ -399,13 +399,21 @@ TEST_F(StatsHours, RaggedWindowsAnswerAsTheMinutesDo) {
   // [since, until) pairs (minutes and seconds after kBase; "" leaves the bound out): edges
   // inside hours, on hours, a second before and after one, both in one hour, one minute.
   const std::vector<std::pair<std::string, std::string>> windows = {
-      {at(17, 45), at(4 * 60 + 42, 10)}, {at(60), at(180)},           {at(59, 59), at(300, 1)},
-      {at(60), at(119, 59)},             {at(130), at(170)},          {at(90, 10), at(90, 50)},
-      {at(213, 33), ""},                 {"", at(142, 22)},           {"", ""},
-      {at(-30), at(7 * 60 + 30)},        {at(360), at(365)},          {at(0), at(420)},
+      {at(17, 45), at(4 * 60 + 42, 10)},
+      {at(60), at(180)},
+      {at(59, 59), at(300, 1)},
+      {at(60), at(119, 59)},
+      {at(130), at(170)},
+      {at(90, 10), at(90, 50)},
+      {at(213, 33), ""},
+      {"", at(142, 22)},
+      {"", ""},
+      {at(-30), at(7 * 60 + 30)},
+      {at(360), at(365)},
+      {at(0), at(420)},
   };
-  const std::vector<std::string> bys = {"", "level", "source,category", "hour", "day",
-                                        "level,hour", "category,source,level"};
+  const std::vector<std::string> bys = {"",    "level",      "source,category",      "hour",
+                                        "day", "level,hour", "category,source,level"};
   for (const auto& [since, until] : windows) {
     std::vector<std::string> window;
     if (!since.empty()) window.insert(window.end(), {"--since", since});
@@ -483,9 +491,10 @@ TEST_F(StatsHours, RollupRetentionPrunesWholeHoursFromBoth) {
                         recent + i * 1000, i);
   }
   appendText(dir_ / "logs/api/app.jsonl", text);
-  writeText(dir_ / "r.toml", "rollup_retention = \"1d\"\n"
-                             "[[source]]\nname = \"api\"\npaths = [\"logs/api/*.jsonl\"]\n"
-                             "[[source]]\nname = \"worker\"\npaths = [\"logs/worker/*.jsonl\"]\n");
+  writeText(dir_ / "r.toml",
+            "rollup_retention = \"1d\"\n"
+            "[[source]]\nname = \"api\"\npaths = [\"logs/api/*.jsonl\"]\n"
+            "[[source]]\nname = \"worker\"\npaths = [\"logs/worker/*.jsonl\"]\n");
   ASSERT_EQ(runSqtail({"run", "--once", "--db", "s.db", "-c", "r.toml"}, dir_.path()), 0);
   Db db(dir_ / "s.db");
   EXPECT_EQ(db.scalar("SELECT sum(lines) FROM stats_minute"), 10);

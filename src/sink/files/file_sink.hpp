@@ -38,6 +38,7 @@ class FileSink {
     PathTemplate tmpl;          // not used by the sink: the caller renders rel_path with it
     std::size_t max_open_files = 64;
     std::chrono::milliseconds handle_idle = std::chrono::seconds(60);
+    bool sync = true;  // fdatasync/syncfs before write() returns (HandlePool::Options::sync)
   };
 
   // One line for one file. rel_path is relative to dir (PathTemplate::render output); line has

@@ -26,6 +26,9 @@ class HandlePool {
   struct Options {
     std::size_t max_open_files = 64;
     std::chrono::milliseconds handle_idle = std::chrono::seconds(60);
+    // false: writes are never synced (a crash of sqtail loses nothing; a crash of the machine
+    // may lose what the page cache held).
+    bool sync = true;
   };
 
   // Exported as metrics by the owner; plain values, read on the owner thread.

@@ -85,10 +85,10 @@ struct HourRollup {
 
 std::vector<HourRollup> hourRollups(const std::vector<RollupRow>& minutes) {
   // Floor division, as the migration's backfill: minutes before 1970 too.
-  auto hourOf = [](std::int64_t minute) { return minute >= 0 ? minute / 60 : (minute - 59) / 60; };
+  auto hour_of = [](std::int64_t minute) { return minute >= 0 ? minute / 60 : (minute - 59) / 60; };
   std::vector<HourRollup> hours;
   hours.reserve(minutes.size());
-  for (const auto& m : minutes) hours.push_back({hourOf(m.minute), &m, m.lines, m.bytes});
+  for (const auto& m : minutes) hours.push_back({hour_of(m.minute), &m, m.lines, m.bytes});
   auto key = [](const HourRollup& h) {
     return std::tie(h.hour, h.row->source, h.row->category, h.row->level);
   };

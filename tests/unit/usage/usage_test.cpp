@@ -260,7 +260,8 @@ TEST(UsageExtract, Ccusage20NeedsCompactUsageKey) {
 TEST(UsageExtract, Ccusage20TimestampForms) {
   auto at = [](std::string_view ts) {
     return extractLine(fmt::format(
-        R"({{"timestamp":"{}","message":{{"usage":{{"input_tokens":1,"output_tokens":1}}}}}})", ts));
+        R"({{"timestamp":"{}","message":{{"usage":{{"input_tokens":1,"output_tokens":1}}}}}})",
+        ts));
   };
   const std::pair<std::string_view, std::int64_t> good[] = {
       {"2026-01-10T09:00:00Z", 1768035600000},
