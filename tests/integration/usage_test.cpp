@@ -87,5 +87,32 @@ TEST_F(Usage, ARestartAddsNothingAndTheDedupHolds) {
   EXPECT_EQ(db.scalar("SELECT count(*) FROM usage WHERE sidechain = 1"), 1);  // A4 only
 }
 
+// Two copies of one entry with equal totals, on different days, in two files: the copy in the
+// path that sorts first counts (as in ccusage), even when it is read second.
+TEST(UsageTies, ThePathThatSortsFirstWinsWhateverWasReadFirst) {
+  TempDir dir;
+  auto entry = [](const std::string& ts) {
+    return fmt::format(
+        R"({{"type":"assistant","timestamp":"{}","sessionId":"s1","requestId":"req_1",)"
+        R"("message":{{"id":"msg_1","model":"claude-sonnet-4-20250514","usage":)"
+        R"({{"input_tokens":10,"output_tokens":20}}}}}})"
+        "\n",
+        ts);
+  };
+  writeText(dir / "cc.toml", "[[source]]\npreset = \"claude-code\"\n"
+                             "paths = [\"projects/**/*.jsonl\"]\n");
+  writeText(dir / "projects/p/b.jsonl", entry("2026-01-02T10:00:00.000Z"));
+  ASSERT_EQ(runSqtail({"run", "--once", "--db", "u.db", "-c", "cc.toml"}, dir.path()), 0);
+  writeText(dir / "projects/p/a.jsonl", entry("2026-01-01T10:00:00.000Z"));
+  ASSERT_EQ(runSqtail({"run", "--once", "--db", "u.db", "-c", "cc.toml"}, dir.path()), 0);
+  Db db(dir / "u.db");
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM usage"), 1);
+  EXPECT_EQ(db.scalar("SELECT ts FROM usage"), 1767261600000) << "2026-01-01T10:00:00Z, from a.jsonl";
+  // And a replay of the other copy changes nothing.
+  appendText(dir / "projects/p/b.jsonl", entry("2026-01-03T10:00:00.000Z"));
+  ASSERT_EQ(runSqtail({"run", "--once", "--db", "u.db", "-c", "cc.toml"}, dir.path()), 0);
+  EXPECT_EQ(db.scalar("SELECT ts FROM usage"), 1767261600000);
+}
+
 }  // namespace
 }  // namespace sqtail::test

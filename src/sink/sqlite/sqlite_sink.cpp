@@ -385,29 +385,6 @@ tl::expected<void, DbError> SqliteSink::commitOnce(const Batch& batch,
     s.rollup_hour.bind(6, h.bytes);
     if (auto res = check(s.rollup_hour.step(), "update stats_hour"); !res) return res;
   }
-  for (const auto& u : batch.usage) {
-    s.usage.bindText(1, batch.view(u.dedup_key));
-    s.usage.bind(2, u.file_id);
-    s.usage.bind(3, u.offset);
-    s.usage.bind(4, u.ts_ms);
-    s.usage.bindText(5, batch.view(u.project));
-    s.usage.bindText(6, batch.view(u.session));
-    s.usage.bindText(7, batch.view(u.model));
-    s.usage.bind(8, u.input);
-    s.usage.bind(9, u.output);
-    s.usage.bind(10, u.cache_creation_5m);
-    s.usage.bind(11, u.cache_creation_1h);
-    s.usage.bind(12, u.cache_read);
-    if (u.cost_record) {
-      s.usage.bindDouble(13, *u.cost_record);
-    } else {
-      s.usage.bindNull(13);
-    }
-    s.usage.bindDouble(14, u.cost_calc);
-    s.usage.bind(15, u.sidechain ? 1 : 0);
-    s.usage.bind(16, u.total);
-    if (auto r = check(s.usage.step(), "upsert usage"); !r) return r;
-  }
   for (const auto& f : batch.files) {
     s.file.bind(1, f.file_id);
     s.file.bindText(2, f.source);
@@ -433,6 +410,30 @@ tl::expected<void, DbError> SqliteSink::commitOnce(const Batch& batch,
     s.file.bind(18, f.check_len);
     s.file.bind(19, static_cast<std::int64_t>(f.birth));
     if (auto r = check(s.file.step(), "update files"); !r) return r;
+  }
+  // After the files: a tie between two copies of a usage entry is broken by their paths.
+  for (const auto& u : batch.usage) {
+    s.usage.bindText(1, batch.view(u.dedup_key));
+    s.usage.bind(2, u.file_id);
+    s.usage.bind(3, u.offset);
+    s.usage.bind(4, u.ts_ms);
+    s.usage.bindText(5, batch.view(u.project));
+    s.usage.bindText(6, batch.view(u.session));
+    s.usage.bindText(7, batch.view(u.model));
+    s.usage.bind(8, u.input);
+    s.usage.bind(9, u.output);
+    s.usage.bind(10, u.cache_creation_5m);
+    s.usage.bind(11, u.cache_creation_1h);
+    s.usage.bind(12, u.cache_read);
+    if (u.cost_record) {
+      s.usage.bindDouble(13, *u.cost_record);
+    } else {
+      s.usage.bindNull(13);
+    }
+    s.usage.bindDouble(14, u.cost_calc);
+    s.usage.bind(15, u.sidechain ? 1 : 0);
+    s.usage.bind(16, u.total);
+    if (auto r = check(s.usage.step(), "upsert usage"); !r) return r;
   }
   if (auto r = upsertOutputs(outputs); !r) return r;
   return check(s.commit.step(), "commit");

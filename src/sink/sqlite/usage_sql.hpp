@@ -44,8 +44,10 @@ CREATE INDEX usage_by_ts ON usage(ts);
 //   ?16 total (= ?8 + ?9 + ?10 + ?11 + ?12)
 // A second copy of an entry (a resumed session's copy, a streaming repeat, a subagent's relay)
 // replaces the stored one in place only if it wins: a main-thread copy beats a sidechain copy,
-// then a strictly larger total wins; on a tie the first stored copy stays (so a replayed batch
-// after a crash changes nothing). The winner brings its own ts, file and offset with it.
+// then a strictly larger total wins; on a tie the copy from the path that sorts first (byte by
+// byte, as ccusage orders the files it reads) wins, whichever was read first; a replayed batch
+// after a crash changes nothing. The winner brings its own ts, file and offset with it. The
+// batch's files rows are written before its usage rows, so both paths are known here.
 inline constexpr std::string_view kUsageUpsert = R"sql(
 INSERT INTO usage(dedup_key, file_id, offset, ts, project, session, model, input_tokens,
   output_tokens, cache_creation_5m_tokens, cache_creation_1h_tokens, cache_read_tokens,
@@ -62,6 +64,9 @@ ON CONFLICT(dedup_key) DO UPDATE SET
   cost_calc = excluded.cost_calc, sidechain = excluded.sidechain, total = excluded.total
 WHERE excluded.sidechain < usage.sidechain
    OR (excluded.sidechain = usage.sidechain AND excluded.total > usage.total)
+   OR (excluded.sidechain = usage.sidechain AND excluded.total = usage.total
+       AND (SELECT path FROM files WHERE id = excluded.file_id)
+           < (SELECT path FROM files WHERE id = usage.file_id))
 )sql";
 
 }  // namespace sqtail::sink
