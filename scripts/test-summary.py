@@ -2,6 +2,7 @@
 """Counts test cases from meson's testlog.json files and prints "N passed, N failed".
 
     test-summary.py [LABEL=]testlog.json ... [--reports DIR]... [--failed WHAT]...
+                    [--passed WHAT]...
 
 Each gtest binary's stdout ends with gtest's own tally ("[  PASSED  ] 10 tests.",
 "[  FAILED  ] 2 tests, listed below:", "[  SKIPPED ] 1 test,"); those are the cases
@@ -12,7 +13,8 @@ Several logs (the normal, ASan, TSan and fuzz builds) add up to one last line; w
 than one, a line per log comes first. --reports DIR: every file in DIR is a sanitizer report
 (ASan, UBSan, LSan, TSan write one per process, only when they report): each counts as one
 failure and its first lines are printed. --failed WHAT: a step without a log (a build that
-failed) counts as one failure.
+failed) counts as one failure; --passed WHAT: a step without a log that passed (the lint)
+counts as one case passed.
 """
 import argparse
 import json
@@ -76,6 +78,7 @@ def main():
     parser.add_argument("logs", nargs="*", help="[LABEL=]path/to/testlog.json")
     parser.add_argument("--reports", action="append", default=[], metavar="DIR")
     parser.add_argument("--failed", action="append", default=[], metavar="WHAT")
+    parser.add_argument("--passed", action="append", default=[], metavar="WHAT")
     args = parser.parse_intermixed_args()
 
     passed = failed = skipped = 0
@@ -96,13 +99,16 @@ def main():
         if n:
             lines.append(f"  {directory}: {n} sanitizer report(s), each counted as a failure")
         failed += n
+    for what in args.passed:
+        lines.append(f"  {what}: passed")
+        passed += 1
     for what in args.failed:
         lines.append(f"  {what}: failed")
         failed += 1
     if len(lines) > 1 or args.failed or any("report" in line for line in lines):
         print("summary:")
         print("\n".join(lines))
-    if not args.logs and not args.failed:
+    if not args.logs and not args.failed and not args.passed:
         failed += 1  # nothing ran: not a pass
     summary = f"{passed} passed, {failed} failed"
     if skipped:

@@ -24,7 +24,7 @@ struct Counters {
   std::atomic<std::int64_t> bytes_committed{0};
   std::atomic<std::int64_t> batches_committed{0};
   std::atomic<std::int64_t> commit_failures{0};
-  std::atomic<std::int64_t> commit_us_recent{0};  // a moving average of commit durations
+  std::atomic<std::int64_t> commit_us_recent{0};  // recent commit durations, a decaying max
 };
 
 }  // namespace sqtail::app

@@ -15,6 +15,7 @@ namespace sqtail::app {
 
 struct TailMetrics {  // tail thread
   std::vector<obs::Counter> lines_read, bytes_read, rotated, truncated;  // per source index
+  std::vector<obs::Counter> stack_hits, stack_misses;                     // per source index
   std::vector<obs::Gauge> files_tracked;                                  // per source index
   std::array<obs::Counter, parse::kRejectReasonCount> rejects;            // per reason
   obs::Gauge deleted_bytes, inotify_watches, buffered;
@@ -25,17 +26,21 @@ struct TailMetrics {  // tail thread
   // Per-source handles, by index into config.sources (again after a reload).
   void resolveSources(const config::Config& config) {
     lines_read.clear(), bytes_read.clear(), rotated.clear(), truncated.clear();
+    stack_hits.clear(), stack_misses.clear();
     files_tracked.clear();
     for (const auto& src : config.sources) {
       if (registry == nullptr) {
         lines_read.emplace_back(), bytes_read.emplace_back(), rotated.emplace_back();
         truncated.emplace_back(), files_tracked.emplace_back();
+        stack_hits.emplace_back(), stack_misses.emplace_back();
         continue;
       }
       lines_read.push_back(registry->counter(obs::MetricId::kLinesRead, {src.name}));
       bytes_read.push_back(registry->counter(obs::MetricId::kBytesRead, {src.name}));
       rotated.push_back(registry->counter(obs::MetricId::kFilesRotated, {src.name}));
       truncated.push_back(registry->counter(obs::MetricId::kFilesTruncated, {src.name}));
+      stack_hits.push_back(registry->counter(obs::MetricId::kStackCacheHits, {src.name}));
+      stack_misses.push_back(registry->counter(obs::MetricId::kStackCacheMisses, {src.name}));
       files_tracked.push_back(registry->gauge(obs::MetricId::kFilesTracked, {src.name}));
     }
   }

@@ -17,6 +17,7 @@
 #include "app/handoff.hpp"
 #include "app/line_outputs.hpp"
 #include "app/metrics.hpp"
+#include "app/pg_writer.hpp"
 #include "app/pid_file.hpp"
 #include "app/tail_loop.hpp"
 #include "obs/http_server.hpp"
@@ -29,6 +30,11 @@ namespace sqtail::app {
 
 namespace {
 
+// The hand-off's consumers: the SQLite writer (with the line sinks), and the PostgreSQL writer
+// when [sink.postgres] is configured.
+constexpr int kSqliteConsumer = 0;
+constexpr int kPostgresConsumer = 1;
+
 // The writer thread: commits batches in order, retrying a failing commit (busy, full disk,
 // read-only) with capped backoff. A batch is never dropped: until it commits, its memory
 // stays charged and the tail thread stops reading.
@@ -36,9 +42,9 @@ void writerLoop(sink::SqliteSink& sink, LineOutputs& outputs, Handoff& handoff,
                 Counters& counters, const SinkMetrics& metrics, sink::Retention& retention,
                 std::chrono::milliseconds retention_budget) {
   using Clock = std::chrono::steady_clock;
-  sink::Batch batch;
-  std::size_t charged = 0;
-  while (handoff.pop(batch, charged, [&] { outputs.tick(); })) {
+  Delivery delivery;
+  while (handoff.pop(kSqliteConsumer, delivery, [&] { outputs.tick(); })) {
+    const sink::Batch& batch = *delivery.batch;
     auto backoff = std::chrono::milliseconds(50);
     outputs.nextBatch();
     for (int attempt = 1;; ++attempt) {
@@ -58,7 +64,9 @@ void writerLoop(sink::SqliteSink& sink, LineOutputs& outputs, Handoff& handoff,
       if (r) {
         const auto done = Clock::now();
         const auto took = std::chrono::duration_cast<std::chrono::microseconds>(done - started);
-        counters.commit_us_recent = (counters.commit_us_recent.load() * 7 + took.count()) / 8;
+        // A decaying maximum: a priority deadline must leave room for a slow commit too.
+        counters.commit_us_recent =
+            std::max<std::int64_t>(took.count(), counters.commit_us_recent.load() * 15 / 16);
         const auto rows = batch.events.size() + batch.rejects.size();
         metrics.duration.observe(std::chrono::duration<double>(done - started).count());
         metrics.records.add(rows);
@@ -83,8 +91,8 @@ void writerLoop(sink::SqliteSink& sink, LineOutputs& outputs, Handoff& handoff,
     counters.lines_committed += static_cast<std::int64_t>(batch.events.size() + batch.rejects.size());
     counters.bytes_committed += batch.input_bytes;
     counters.batches_committed++;
-    batch = sink::Batch{};
-    handoff.release(charged);
+    handoff.committed(kSqliteConsumer, delivery.seq);
+    delivery = Delivery{};  // its memory is released once the PostgreSQL writer is done too
     // Retention between batches: one small step after each commit, more while no batch
     // waits, for at most retention_budget (so a shutdown waits no longer for it). Each step
     // is its own short transaction: a batch waits at most one step. While the logs are
@@ -96,7 +104,7 @@ void writerLoop(sink::SqliteSink& sink, LineOutputs& outputs, Handoff& handoff,
     const auto retention_until = retention_budget == std::chrono::milliseconds::max()
                                      ? Clock::time_point::max()
                                      : Clock::now() + retention_budget;
-    while (sink.runRetention(retention, wall_ms()) && handoff.queued() == 0 &&
+    while (sink.runRetention(retention, wall_ms()) && handoff.queued(kSqliteConsumer) == 0 &&
            Clock::now() < retention_until) {
     }
   }
@@ -221,9 +229,24 @@ int run(const config::Config& config, const RunOptions& options) {
   }
 
   Counters counters;
-  Handoff handoff;
+  Handoff handoff(config.postgres ? 2 : 1);
+  // PostgreSQL's writer learns from SQLite's checkpoints where files not tracked any more ended.
+  std::vector<sink::StoredFile> known;
+  if (config.postgres) known = *stored;
   TailLoop loop(config, handoff, counters, std::move(*stored), options.once, pricing,
                 TailMetrics::resolve(registry, health, config));
+  // Its own thread, so that a PostgreSQL that is slow, down or refusing never holds up the
+  // SQLite writer: it falls behind instead, and catches up from the files.
+  std::unique_ptr<PgWriter> pg_writer;
+  if (config.postgres) {
+    pg_writer = std::make_unique<PgWriter>(
+        config, pricing, handoff,
+        [&loop](TailLoop::SnapshotFilter wants_fd, std::function<void(TailSnapshot)> done) {
+          loop.requestSnapshot(std::move(wants_fd), std::move(done));
+        },
+        SinkMetrics::resolve(registry, health, "postgres"),
+        PgWriter::Options{kPostgresConsumer, kSqliteConsumer, options.once, std::move(known)});
+  }
   sink::Retention retention(config);
   // --once is there to finish the job, retention included.
   const auto retention_budget =
@@ -231,6 +254,8 @@ int run(const config::Config& config, const RunOptions& options) {
   std::thread writer([&] {
     writerLoop(**sink, **outputs, handoff, counters, sqlite_metrics, retention, retention_budget);
   });
+  std::thread pg_thread;
+  if (pg_writer) pg_thread = std::thread([&] { pg_writer->run(); });
   std::thread tailer([&] { loop.run(); });
 
   // The sidecar's child starts once we tail: nothing it writes can be missed.
@@ -253,6 +278,7 @@ int run(const config::Config& config, const RunOptions& options) {
   std::thread joiner([&] {
     tailer.join();
     writer.join();
+    if (pg_thread.joinable()) pg_thread.join();
     done = true;
     kill(getpid(), SIGCHLD);  // wake the signal wait below
   });

@@ -1,5 +1,6 @@
 #include "app/tail_loop.hpp"
 
+#include <fcntl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
@@ -17,13 +18,6 @@
 namespace sqtail::app {
 
 namespace {
-
-constexpr std::string_view kBom = "\xEF\xBB\xBF";
-
-std::int64_t wallMillis() {
-  using namespace std::chrono;
-  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
-}
 
 void addToEpoll(int epfd, int fd) {
   epoll_event ev{};
@@ -47,8 +41,6 @@ TailLoop::TailLoop(const config::Config& config, Handoff& handoff, Counters& cou
       epoll_(epoll_create1(EPOLL_CLOEXEC)),
       stop_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
       reader_(config.read_chunk_bytes, config.max_line_bytes, parse::kPadding) {
-  char host[256] = {};
-  if (gethostname(host, sizeof host - 1) == 0) host_ = host;
   for (auto& s : stored) {
     next_id_ = std::max(next_id_, s.id + 1);
     // The newest row of an inode wins; rows of every state are kept, so that a file that
@@ -58,33 +50,29 @@ TailLoop::TailLoop(const config::Config& config, Handoff& handoff, Counters& cou
 }
 
 void TailLoop::buildSources() {
-  extractors_.clear();
-  usage_.clear();
-  for (const auto& src : config_.sources) {
-    extractors_.push_back(std::make_unique<parse::Extractor>(src.fields));
-    usage_.push_back(src.usage.empty() ? nullptr : std::make_unique<usage::Extractor>(pricing_));
-  }
-  router_ = std::make_unique<route::Router>(config_);
-  std::vector<std::string> pointers = router_->pointers();
-  templates_.clear();
-  template_fields_.clear();
-  for (const auto& sink : config_.file_sinks) {
-    // Checked when the config was loaded (sqtail check, start-up): cannot fail here.
-    auto tmpl = sink::PathTemplate::parse(sink.path, *sink::TimeZone::load(sink.timezone));
-    template_fields_.push_back(pointers.size());
-    pointers.insert(pointers.end(), tmpl->pointers().begin(), tmpl->pointers().end());
-    templates_.push_back(std::make_unique<sink::PathTemplate>(std::move(*tmpl)));
-  }
-  fields_ = std::make_unique<parse::FieldReader>(std::move(pointers));
+  records_ = std::make_unique<RecordBuilder>(config_, pricing_, /*with_outputs=*/true,
+                                             sink::kToSqlite | sink::kToPostgres);
   metrics_.resolveSources(config_);
+  // A new builder's caches count from zero; the metrics go on from what they showed.
+  stack_hits_base_.clear();
+  stack_misses_base_.clear();
+  for (std::size_t i = 0; i < metrics_.stack_hits.size(); ++i) {
+    stack_hits_base_.push_back(metrics_.stack_hits[i].value());
+    stack_misses_base_.push_back(metrics_.stack_misses[i].value());
+  }
   discovery_ = std::make_unique<watch::Discovery>(config_.sources, cwd_, inotify_.get());
 }
 
 TailLoop::~TailLoop() = default;
 
-void TailLoop::requestStop() {
+void TailLoop::wake() {
   const std::uint64_t one = 1;
   [[maybe_unused]] auto n = sys::writeSome(stop_.get(), &one, sizeof one);
+}
+
+void TailLoop::requestStop() {
+  stop_requested_ = true;
+  wake();
 }
 
 void TailLoop::requestDrain() {
@@ -97,8 +85,45 @@ void TailLoop::requestReload(config::Config next) {
     std::lock_guard lock(reload_mu_);
     pending_reload_ = std::move(next);
   }
-  const std::uint64_t one = 1;
-  [[maybe_unused]] auto n = sys::writeSome(stop_.get(), &one, sizeof one);
+  wake();
+}
+
+void TailLoop::requestSnapshot(SnapshotFilter wants_fd, std::function<void(TailSnapshot)> done) {
+  std::lock_guard lock(snapshot_mu_);
+  SnapshotRequest request{std::move(wants_fd), std::move(done)};
+  if (exited_) {
+    // The tail thread is done with its files (they stay open until the loop is destroyed).
+    serveSnapshot(request);
+    return;
+  }
+  pending_snapshot_ = std::move(request);
+  snapshot_requested_ = true;
+  wake();
+}
+
+void TailLoop::serveSnapshot(SnapshotRequest& request) {
+  TailSnapshot snap;
+  snap.config = config_;
+  snap.files.reserve(files_.size());
+  for (const auto& [id, f] : files_) {
+    if (f->closed) continue;
+    TailSnapshot::File s;
+    s.id = f->id;
+    s.source = f->source;
+    s.path = f->path;
+    s.identity = f->identity;
+    s.offset = f->pos.offset;
+    s.line_no = f->pos.line_no;
+    s.size = f->size;
+    s.state = std::string(f->state);
+    if (f->fd.valid() && request.wants_fd(f->identity, f->pos.offset)) {
+      // Without a descriptor (EMFILE), the reader opens the file by its path.
+      const int copy = ::fcntl(f->fd.get(), F_DUPFD_CLOEXEC, 0);
+      if (copy >= 0) s.fd = sys::Fd(copy);
+    }
+    snap.files.push_back(std::move(s));
+  }
+  request.done(std::move(snap));
 }
 
 void TailLoop::applyReload(config::Config next) {
@@ -180,13 +205,14 @@ void TailLoop::openFile(const std::string& path, int source, bool initial) {
   }
   auto fd = sys::openRead(path);
   if (!fd) {
-    if (fd.error().code != ENOENT) obs::log::warn("{}", fd.error().message());
+    if (fd.error().code != ENOENT) retryLater(path, fd.error());
     return;
   }
   auto st = sys::fstat(fd->get());
-  if (!st || !S_ISREG(st->st_mode)) return;
+  if (!st) return retryLater(path, st.error());
+  if (!S_ISREG(st->st_mode)) return;
   auto id = tail::identify(fd->get(), static_cast<std::uint32_t>(config_.fingerprint_bytes));
-  if (!id) return;
+  if (!id) return retryLater(path, id.error());
 
   const auto key = std::pair{id->dev, id->inode};
   if (auto it = by_inode_.find(key); it != by_inode_.end()) {
@@ -563,9 +589,20 @@ void TailLoop::recoverFromCopy(File& f) {
   }
 }
 
+void TailLoop::retryLater(const std::string& path, const sys::Error& error) {
+  // EMFILE, EIO, EACCES...: the file may be readable later, and nothing may tell us when
+  // (it may never be written to again). The next rescan, a poll_interval away, tries again.
+  obs::log::warn("{}: {}; trying again in {} ms", path, error.message(),
+                 config_.poll_interval.count());
+  retry_scan_ = true;
+}
+
 bool TailLoop::readTurn(File& f) {
   auto st = sys::fstat(f.fd.get());
-  if (!st) return false;
+  if (!st) {
+    retryLater(f.path, st.error());
+    return false;
+  }
   const std::int64_t size = st->st_size;
   bool rewritten = size < f.pos.offset;
   if (!rewritten && size != f.size && f.check_len > 0 && f.checked_offset == f.pos.offset) {
@@ -608,7 +645,7 @@ bool TailLoop::readTurn(File& f) {
     onLine(f, line);
   });
   if (!turn) {
-    obs::log::warn("{}: {}", f.path, turn.error().message());
+    retryLater(f.path, turn.error());
     return false;
   }
   if (f.pos.offset != before) {
@@ -629,119 +666,29 @@ void TailLoop::onLine(File& f, const tail::LineReader::Line& line) {
   metrics_.lines_read[static_cast<std::size_t>(f.source)].inc();
   metrics_.bytes_read[static_cast<std::size_t>(f.source)].add(static_cast<std::uint64_t>(line.length));
   if (batch_.first_read == Clock::time_point{}) batch_.first_read = Clock::now();
-  batch_.input_bytes += line.length;
-  if (line.too_long) {
-    addReject(f, line, line.text, parse::RejectReason::kLineTooLong);
-    return;
-  }
-  std::string_view text = line.text;
-  if (!text.empty() && text.back() == '\r') text.remove_suffix(1);
-  if (line.offset == 0 && text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
-  if (text.find_first_not_of(" \t") == std::string_view::npos) {
-    counters_.empty_lines++;
-    return;
-  }
-  auto fields = extractors_[static_cast<std::size_t>(f.source)]->extract(text);
-  if (!fields) {
-    addReject(f, line, text, fields.error());
-    return;
-  }
-  auto put = [&](const std::optional<std::string_view>& v) {
-    return v ? batch_.put(*v) : sink::Slice{};
-  };
-  sink::EventRow row{f.id, line.offset, line.line_no, fields->ts_ms.value_or(0),
-                     fields->ts_ms.has_value(), put(fields->level), put(fields->category),
-                     put(fields->message), config_.store_raw ? batch_.put(text) : sink::Slice{}};
-  routeRecord(f, line, text, *fields, row);
-  if (row.sinks != 0) batch_.events.push_back(row);
-  f.lines_added++;
-  if (auto& agent = usage_[static_cast<std::size_t>(f.source)]) {
-    if (auto e = agent->extract(text, f.path)) {
-      batch_.usage.push_back(sink::UsageRow{
-          f.id, line.offset, e->ts_ms, batch_.put(e->dedup_key), batch_.put(e->project),
-          batch_.put(e->session), batch_.put(e->model), e->input, e->output,
-          e->cache_creation_5m, e->cache_creation_1h, e->cache_read, e->total(), e->cost_record,
-          e->cost_calc, e->sidechain});
-    }
-  }
-  const std::int64_t ts = fields->ts_ms.value_or(wallMillis());
-  f.last_event_ts = std::max(f.last_event_ts, ts);
-  addRollup(f.source, ts / 60000, fields->category.value_or(""), fields->level.value_or(""),
-            line.length);
-}
-
-void TailLoop::routeRecord(File& f, const tail::LineReader::Line& line, std::string_view text,
-                           const parse::Fields& fields, sink::EventRow& row) {
-  const auto& source = config_.sources[static_cast<std::size_t>(f.source)].name;
-  const std::vector<std::optional<std::string_view>>* values =
-      fields_->empty() ? nullptr : &fields_->read(text);
-  const route::Decision decision =
-      router_->route(route::RecordView{fields.level, fields.category, source, values});
-  row.sinks = static_cast<std::uint8_t>(
-      ((decision.to & route::bit(route::kSqliteBit)) != 0 ? sink::kToSqlite : 0) |
-      ((decision.to & route::bit(route::kPostgresBit)) != 0 ? sink::kToPostgres : 0));
-  const route::Mask lines = decision.to & ~(route::bit(route::kSqliteBit) | route::bit(route::kPostgresBit));
-  if (lines != 0) {
-    // The original line, once, shared by every line sink (and events.raw when kept).
-    const sink::Slice original = row.raw.null() ? batch_.put(text) : row.raw;
-    if ((lines & route::bit(route::kStdoutBit)) != 0) {
-      batch_.outputs.push_back(sink::OutputRow{sink::OutputRow::kStdout, sink::Slice{}, original});
-    }
-    for (std::size_t i = 0; i < templates_.size(); ++i) {
-      if ((lines & route::bit(route::kFirstFileBit + static_cast<int>(i))) == 0) continue;
-      const auto& tmpl = *templates_[i];
-      std::span<const std::optional<std::string_view>> own;
-      if (values != nullptr && !tmpl.pointers().empty()) {
-        own = std::span(*values).subspan(template_fields_[i], tmpl.pointers().size());
+  const auto added = records_->add(batch_, RecordBuilder::FileRef{f.id, f.source, f.path}, line);
+  switch (added.kind) {
+    case RecordBuilder::Added::Kind::kEmpty:
+      counters_.empty_lines++;
+      break;
+    case RecordBuilder::Added::Kind::kReject:
+      counters_.rejects++;
+      metrics_.rejects[static_cast<std::size_t>(added.reason)].inc();
+      f.rejects_added++;
+      break;
+    case RecordBuilder::Added::Kind::kEvent:
+      f.lines_added++;
+      f.last_event_ts = std::max(f.last_event_ts, added.ts_ms);
+      if (added.high_priority) {
+        // Committed within priority_flush of its write: seal early enough for the commit (as
+        // long as recent ones took) to finish in time.
+        const auto commit = std::chrono::microseconds(counters_.commit_us_recent.load());
+        const auto seen = turn_seen_at_ == Clock::time_point{} ? Clock::now() : turn_seen_at_;
+        const auto due = seen + config_.routing.priority_flush - commit;
+        if (batch_deadline_ == Clock::time_point{} || due < batch_deadline_) batch_deadline_ = due;
       }
-      path_scratch_.clear();
-      tmpl.render(sink::PathTemplate::Values{fields.ts_ms, wallMillis(), source, host_,
-                                             fields.level.value_or(""),
-                                             fields.category.value_or(""), own},
-                  path_scratch_);
-      batch_.outputs.push_back(
-          sink::OutputRow{static_cast<std::uint16_t>(i), batch_.put(path_scratch_), original});
-    }
+      break;
   }
-  if (decision.priority > router_->defaultPriority()) {
-    // Committed within priority_flush of its write: seal early enough for the commit (as
-    // long as recent ones took) to finish in time.
-    const auto commit = std::chrono::microseconds(counters_.commit_us_recent.load());
-    const auto seen = turn_seen_at_ == Clock::time_point{} ? Clock::now() : turn_seen_at_;
-    const auto due = seen + config_.routing.priority_flush - commit;
-    if (batch_deadline_ == Clock::time_point{} || due < batch_deadline_) batch_deadline_ = due;
-  }
-  (void)line;
-}
-
-void TailLoop::addReject(File& f, const tail::LineReader::Line& line, std::string_view text,
-                         parse::RejectReason reason) {
-  counters_.rejects++;
-  metrics_.rejects[static_cast<std::size_t>(reason)].inc();
-  f.rejects_added++;
-  batch_.rejects.push_back(sink::RejectRow{
-      f.id, line.offset, line.line_no, parse::reasonName(reason), line.length,
-      batch_.put(text.substr(0, tail::LineReader::kSnippetBytes))});
-}
-
-void TailLoop::addRollup(int source, std::int64_t minute, std::string_view category,
-                         std::string_view level, std::int64_t bytes) {
-  // One reusable key buffer: no allocation per line once the groups are known.
-  rollup_key_.clear();
-  rollup_key_.append(reinterpret_cast<const char*>(&minute), sizeof minute);
-  rollup_key_.append(reinterpret_cast<const char*>(&source), sizeof source);
-  rollup_key_.append(category);
-  rollup_key_ += '\0';
-  rollup_key_.append(level);
-  auto it = rollups_.find(rollup_key_);
-  if (it == rollups_.end()) {
-    it = rollups_
-             .emplace(rollup_key_, RollupAgg{minute, source, std::string(category),
-                                             std::string(level)})
-             .first;
-  }
-  it->second.lines++;
-  it->second.bytes += bytes;
 }
 
 void TailLoop::seal() {
@@ -756,12 +703,13 @@ void TailLoop::seal() {
     f->lines_added = f->rejects_added = f->truncations_added = f->last_event_ts = 0;
   }
   dirty_.clear();
-  for (auto& [key, agg] : rollups_) {
-    batch_.rollups.push_back(sink::RollupRow{
-        agg.minute, config_.sources[static_cast<std::size_t>(agg.source)].name, agg.category,
-        agg.level, agg.lines, agg.bytes});
+  records_->sealRollups(batch_);
+  for (std::size_t i = 0; i < metrics_.stack_hits.size(); ++i) {
+    // The cache counts from its start (a reload starts a new one): publish the growth.
+    const auto st = records_->stackStats(i);
+    metrics_.stack_hits[i].set(stack_hits_base_[i] + st.hits);
+    metrics_.stack_misses[i].set(stack_misses_base_[i] + st.misses);
   }
-  rollups_.clear();
   reportGauges();
   for (auto id : closing_) files_.erase(id);
   closing_.clear();
@@ -799,7 +747,7 @@ int TailLoop::timeoutMs(Clock::time_point now) const {
   for (const auto& [id, f] : files_) {
     if (f->detached && !f->closed) next = std::min(next, f->close_at);
   }
-  if (polling_) next = std::min(next, next_poll_);
+  if (polling_ || retry_scan_) next = std::min(next, next_poll_);
   if (coalesce_at_ != Clock::time_point{}) next = std::min(next, coalesce_at_);
   if (next == Clock::time_point::max()) return -1;
   if (next <= now) return 0;
@@ -1014,13 +962,20 @@ void TailLoop::run() {
           std::lock_guard lock(reload_mu_);
           next.swap(pending_reload_);
         }
-        if (next) {
-          applyReload(std::move(*next));
-        } else if (drain_requested_ && !draining_) {
+        if (next) applyReload(std::move(*next));
+        if (snapshot_requested_.exchange(false)) {
+          seal();  // the positions handed over are those of the batches pushed so far
+          std::lock_guard lock(snapshot_mu_);
+          if (pending_snapshot_) {
+            serveSnapshot(*pending_snapshot_);
+            pending_snapshot_.reset();
+          }
+        }
+        if (drain_requested_ && !draining_) {
           // Everything that is in the files now gets read before we stop.
           draining_ = true;
           rescan();
-        } else if (!drain_requested_) {
+        } else if (stop_requested_ && !drain_requested_) {
           stopping_ = true;
         }
       } else if (fd == handoff_.wakeFd()) {
@@ -1036,10 +991,21 @@ void TailLoop::run() {
       seal();
       break;
     }
-    if (rescan_pending_ || (polling_ && Clock::now() >= next_poll_)) {
+    if (rescan_pending_ || ((polling_ || retry_scan_) && Clock::now() >= next_poll_)) {
       rescan_pending_ = false;
+      retry_scan_ = false;
       rescan();
       next_poll_ = Clock::now() + config_.poll_interval;
+    }
+  }
+  {
+    // Every batch is sealed: a snapshot now holds the final positions.
+    seal();  // after an error exit too: the positions are those of the batches pushed
+    std::lock_guard lock(snapshot_mu_);
+    exited_ = true;
+    if (pending_snapshot_) {
+      serveSnapshot(*pending_snapshot_);
+      pending_snapshot_.reset();
     }
   }
   handoff_.close();

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string_view>
@@ -20,12 +21,9 @@
 #include "app/counters.hpp"
 #include "app/handoff.hpp"
 #include "app/metrics.hpp"
+#include "app/record_builder.hpp"
 #include "config/config.hpp"
-#include "parse/extractor.hpp"
-#include "parse/field_reader.hpp"
-#include "route/router.hpp"
 #include "sink/batch.hpp"
-#include "sink/files/path_template.hpp"
 #include "sink/sqlite/sqlite_sink.hpp"
 #include "sys/sys.hpp"
 #include "tail/identity.hpp"
@@ -35,6 +33,22 @@
 #include "watch/inotify.hpp"
 
 namespace sqtail::app {
+
+// The tail thread's files as they are between two batches, for a sink that fell behind and
+// reads what it missed from the files themselves (TailLoop::requestSnapshot).
+struct TailSnapshot {
+  struct File {
+    std::int64_t id = 0;
+    int source = 0;  // index into config.sources
+    std::string path;
+    tail::Identity identity;
+    std::int64_t offset = 0, line_no = 0, size = 0;  // the read position: sealed, not yet read
+    std::string state;
+    sys::Fd fd;  // a dup() of the tail's descriptor when the filter asked for it
+  };
+  config::Config config;  // the sources and routes the positions were read with
+  std::vector<File> files;  // every file tracked (closed ones are gone)
+};
 
 class TailLoop {
  public:
@@ -56,6 +70,13 @@ class TailLoop {
   // after their last lines commit, changed settings apply to lines read from now on. Any
   // thread; `db` and `[http]` changes need a restart (a warning says so).
   void requestReload(config::Config next);
+  // Seals the open batch, then calls done(snapshot) on the tail thread before the next batch
+  // is pushed, so that `done` may resume a hand-off consumer exactly at these positions. A file
+  // gets a descriptor when wants_fd(identity, offset) says so (the filter runs on the tail
+  // thread). Any thread; once run() has returned, `done` runs at once on the calling thread
+  // with the final positions.
+  using SnapshotFilter = std::function<bool(const tail::Identity&, std::int64_t offset)>;
+  void requestSnapshot(SnapshotFilter wants_fd, std::function<void(TailSnapshot)> done);
 
  private:
   struct File {
@@ -81,13 +102,6 @@ class TailLoop {
     std::int64_t deleted_bytes = 0;  // counted in sqtail_deleted_file_bytes while held
     std::int64_t lines_added = 0, rejects_added = 0, truncations_added = 0, last_event_ts = 0;
   };
-  struct RollupAgg {
-    std::int64_t minute;
-    int source;
-    std::string category, level;
-    std::int64_t lines = 0, bytes = 0;
-  };
-
   void openFile(const std::string& path, int source, bool initial);
   // A file we hold appeared under `path` too: a rename we did not see, or another link.
   void seenUnderPath(File& f, const std::string& path);
@@ -110,13 +124,6 @@ class TailLoop {
   // One bounded read of one file; true when it has more to read right away.
   bool readTurn(File& f);
   void onLine(File& f, const tail::LineReader::Line& line);
-  // Where the record goes (routes), and a sooner deadline for a high-priority one.
-  void routeRecord(File& f, const tail::LineReader::Line& line, std::string_view text,
-                   const parse::Fields& fields, sink::EventRow& row);
-  void addReject(File& f, const tail::LineReader::Line& line, std::string_view text,
-                 parse::RejectReason reason);
-  void addRollup(int source, std::int64_t minute, std::string_view category,
-                 std::string_view level, std::int64_t bytes);
   void detach(File& f, std::string_view state);
   void closeFile(File& f);
   void onInotify(const watch::Event& ev);
@@ -139,14 +146,8 @@ class TailLoop {
   std::unique_ptr<watch::Inotify> inotify_;
   std::unique_ptr<watch::Discovery> discovery_;
   tail::LineReader reader_;
-  std::vector<std::unique_ptr<parse::Extractor>> extractors_;
-  std::vector<std::unique_ptr<usage::Extractor>> usage_;  // per source; null: not a usage source
-  std::unique_ptr<route::Router> router_;
-  std::unique_ptr<parse::FieldReader> fields_;  // the pointers routes and path templates read
-  std::vector<std::unique_ptr<sink::PathTemplate>> templates_;  // per file sink
-  std::vector<std::size_t> template_fields_;  // per file sink: its first pointer in fields_
-  std::string host_;      // for {host}
-  std::string path_scratch_;
+  std::vector<std::uint64_t> stack_hits_base_, stack_misses_base_;  // per source, at build
+  std::unique_ptr<RecordBuilder> records_;  // extractors, routes, line sinks, rollups
   Clock::time_point turn_seen_at_{};  // of the file being read: when its write was reported
 
   std::unordered_map<std::int64_t, std::unique_ptr<File>> files_;
@@ -170,19 +171,32 @@ class TailLoop {
 
   sink::Batch batch_;
   Clock::time_point batch_deadline_{};
-  std::unordered_map<std::string, RollupAgg> rollups_;
-  std::string rollup_key_;
-  std::string crlf_scratch_;
   bool stopping_ = false;
   bool draining_ = false;
+  std::atomic<bool> stop_requested_{false};
   std::atomic<bool> drain_requested_{false};
   std::mutex reload_mu_;  // guards pending_reload_ (written by any thread, read by the loop)
   std::optional<config::Config> pending_reload_;
   void applyReload(config::Config next);
-  void buildSources();  // extractors, usage extractors, discovery and metrics for config_
+  void wake();
+  // Guards the snapshot request and exited_. Taken before the hand-off's lock (done() may
+  // resume a consumer), never the other way round.
+  std::mutex snapshot_mu_;
+  struct SnapshotRequest {
+    SnapshotFilter wants_fd;
+    std::function<void(TailSnapshot)> done;
+  };
+  std::optional<SnapshotRequest> pending_snapshot_;
+  bool exited_ = false;  // run() has returned: requests are served on the caller's thread
+  std::atomic<bool> snapshot_requested_{false};
+  void serveSnapshot(SnapshotRequest& request);  // with snapshot_mu_ held
+  void buildSources();  // the record builder, discovery and metrics for config_
   bool finishing() const { return once_ || draining_; }
   bool rescan_pending_ = false;
   bool polling_ = false;  // inotify unavailable or a watch failed: rescan on a timer
+  // A file could not be opened or read (EMFILE, EIO, ...): rescan at next_poll_ to retry it.
+  bool retry_scan_ = false;
+  void retryLater(const std::string& path, const sys::Error& error);
   Clock::time_point next_poll_{};
   Clock::time_point paused_since_{};  // reading paused for backpressure since, or {}
   Clock::time_point next_lag_report_{};

@@ -184,6 +184,11 @@ std::string resolvedToml(const config::Config& c,
     key("exclude", tomlList(s.exclude));
     key("read_from", tomlString(s.read_from == config::ReadFrom::kTail ? "tail" : "head"));
     if (!s.usage.empty()) key("usage", tomlString(s.usage));
+    if (!s.category_from_stack.empty()) {
+      key("category_from_stack", tomlString(s.category_from_stack));
+      key("stack_skip", tomlList(s.stack_skip));
+      key("stack_cache", std::to_string(s.stack_cache));
+    }
     if (after_source) out += after_source(static_cast<std::size_t>(&s - c.sources.data()));
     out += "[source.fields]\n";
     key("ts", tomlList(s.fields.ts));

@@ -189,7 +189,8 @@ constexpr std::string_view kTopLevelKeys[] = {
     "sink",
 };
 constexpr std::string_view kSourceKeys[] = {"name",   "paths",  "exclude", "read_from",
-                                            "fields", "preset", "usage"};
+                                            "fields", "preset", "usage",   "category_from_stack",
+                                            "stack_skip", "stack_cache"};
 constexpr std::string_view kFieldKeys[] = {"ts", "level", "category", "message"};
 
 struct SizeKey {
@@ -527,6 +528,20 @@ class Loader {
         readFields(node, full_key, source.fields);
       } else if (name == "preset") {
         // Read above, before the keys that override it.
+      } else if (name == "category_from_stack") {
+        if (auto pointer = readString(node, full_key)) {
+          if (auto problem = checkPointer(*pointer)) {
+            error(node, fmt::format("key '{}': {}", full_key, *problem));
+          } else {
+            source.category_from_stack = std::move(*pointer);
+          }
+        }
+      } else if (name == "stack_skip") {
+        if (auto skip = readStringList(node, full_key, checkNotEmpty)) {
+          source.stack_skip = std::move(*skip);
+        }
+      } else if (name == "stack_cache") {
+        if (auto entries = readCount(node, full_key)) source.stack_cache = *entries;
       } else if (name == "usage") {
         if (auto usage = readString(node, full_key)) {
           if (*usage != "" && *usage != "claude-code") {

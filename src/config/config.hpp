@@ -37,6 +37,13 @@ struct Source {
   FieldMap fields;
   // "claude-code": lines are also read as agent usage entries into the `usage` table.
   std::string usage;
+  // A JSON pointer to a stack trace: when a line has no category field, its category is the
+  // module of the stack's first frame outside the `stack_skip` paths (parse::StackCategory).
+  std::string category_from_stack;
+  std::vector<std::string> stack_skip{"node_modules/", "/vendor/", "site-packages/",
+                                      "dist-packages/", "internal/", "<anonymous>", "node:",
+                                      "go/src/runtime/"};
+  std::uint64_t stack_cache = 4096;  // entries of its LRU cache
 
   friend bool operator==(const Source&, const Source&) = default;
 };

@@ -219,7 +219,8 @@ Result<std::vector<DirEntry>> listDir(const std::string& path) {
   } while (d == nullptr && errno == EINTR);
   if (d == nullptr) return fail("opendir " + path, errno);
   std::vector<DirEntry> entries;
-  while (const dirent* e = ::readdir(d)) {
+  // readdir() is thread-safe on a DIR of its own (glibc); readdir_r() is deprecated.
+  while (const dirent* e = ::readdir(d)) {  // NOLINT(concurrency-mt-unsafe)
     const std::string_view name = e->d_name;
     if (name == "." || name == "..") continue;
     entries.push_back(DirEntry{std::string(name), e->d_type});

@@ -262,6 +262,51 @@ TEST(Routing, AStalledFileSinkHoldsMemoryAtTheCapAndLosesNothing) {
   EXPECT_EQ(readCategoryFiles(dir / "out"), expectedByCategory(kLines));
 }
 
+TEST(Routing, CategoryFromAStackTraceRoutesErrorsByModule) {
+  TempDir dir;
+  writeText(dir / "c.toml",
+            "db = \"s.db\"\nflush_interval = \"100ms\"\n[http]\nlisten = \"127.0.0.1:0\"\n"
+            "[[source]]\nname = \"s\"\npaths = [\"l/*.jsonl\"]\n"
+            "category_from_stack = \"/err/stack\"\n"
+            "[sink.files.mod]\ndir = \"out\"\npath = \"{category}.jsonl\"\n"
+            "[[route]]\nmatch = { level = \"error\" }\nto = [\"sqlite\", \"files:mod\"]\n");
+  auto stack = [](const std::string& module) {
+    return "Error: boom\\n    at handler (/app/node_modules/express/lib/router.js:10:3)\\n"
+           "    at run (/app/src/" + module + ".js:42:7)\\n    at main (/app/src/main.js:1:1)";
+  };
+  std::string text;
+  for (int i = 0; i < 300; ++i) {
+    const std::string module = i % 3 == 0 ? "billing" : "engine";
+    text += fmt::format(R"({{"ts":"2026-11-22T10:00:00Z","level":"error","msg":"m{}","err":{{"stack":"{}"}}}})"
+                        "\n", i, stack(module));
+  }
+  text += R"({"ts":"2026-11-22T10:00:00Z","level":"error","category":"given","msg":"x"})" "\n";
+  writeText(dir / "l/a.jsonl", text);
+  auto p = Process::start({"run", "-c", "c.toml"}, dir.path(), dir.path());
+  const int port = httpPort(p);
+  Db db(dir / "s.db");
+  ASSERT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM events") == 301; }, 30s))
+      << p.stderrText();
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM events WHERE category = 'billing'"), 100);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM events WHERE category = 'engine'"), 200);
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM events WHERE category = 'given'"), 1)
+      << "a category field wins over the stack";
+  ASSERT_TRUE(waitFor([&] { return fileSize(dir / "out/billing.jsonl") > 0; }, 10s));
+  httplib::Client http("127.0.0.1", port);
+  auto r = http.Get("/metrics");
+  ASSERT_TRUE(r && r->status == 200);
+  // Two distinct stacks: two misses, the other 298 lines are hits.
+  EXPECT_EQ(metricSample(r->body, "sqtail_stack_category_cache_misses_total{source=\"s\"}"), 2)
+      << r->body;
+  EXPECT_EQ(metricSample(r->body, "sqtail_stack_category_cache_hits_total{source=\"s\"}"), 298);
+  p.signal(SIGTERM);
+  EXPECT_EQ(p.wait(30s), 0) << p.stderrText();
+  std::istringstream billing(readFile(dir / "out/billing.jsonl"));
+  int lines = 0;
+  for (std::string line; std::getline(billing, line);) ++lines;
+  EXPECT_EQ(lines, 100);
+}
+
 TEST(Routing, CheckShowsWhereASampleLineGoes) {
   TempDir dir;
   writeText(dir / "c.toml",

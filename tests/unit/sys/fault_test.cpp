@@ -163,6 +163,7 @@ TEST_F(Fault, ProbabilityFailsAboutThatShareTheSameWayEachRun) {
   auto pattern = [&] {
     configure("stat:EIO:p=0.3");
     std::vector<bool> failed;
+    failed.reserve(1000);
     for (int i = 0; i < 1000; ++i) failed.push_back(!stat(dir.path()));
     return failed;
   };
@@ -280,6 +281,7 @@ TEST_F(Fault, CountsHoldAcrossThreads) {
   configure("stat:EIO:after=100:count=1000");
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 1000; ++i) {

@@ -526,6 +526,8 @@ class Db {
   Db() {
     EXPECT_EQ(sqlite3_open(":memory:", &db_), SQLITE_OK);
     exec(std::string(sink::kUsageSchema));
+    // The upsert breaks ties by the files' paths: a files table with just those two columns.
+    exec("CREATE TABLE files(id INTEGER PRIMARY KEY, path TEXT NOT NULL)");
     EXPECT_EQ(sqlite3_prepare_v2(db_, sink::kUsageUpsert.data(),
                                  static_cast<int>(sink::kUsageUpsert.size()), &upsert_, nullptr),
               SQLITE_OK)
