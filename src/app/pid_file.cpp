@@ -38,8 +38,7 @@ tl::expected<PidFile, std::string> PidFile::acquire(const std::filesystem::path&
   auto written = sys::ftruncate(fd.get(), 0).and_then(
       [&] { return sys::pwriteAll(fd.get(), pid.data(), pid.size(), 0); });
   if (!written) {
-    return tl::unexpected(
-        fmt::format("cannot write {}: {}", path, std::strerror(written.error().code)));
+    return tl::unexpected(fmt::format("cannot write {}: {}", path, written.error().message()));
   }
   return PidFile(std::move(fd), path);
 }

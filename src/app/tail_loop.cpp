@@ -205,14 +205,14 @@ void TailLoop::openFile(const std::string& path, int source, bool initial) {
   }
   auto fd = sys::openRead(path);
   if (!fd) {
-    if (fd.error().code != ENOENT) retryLater(path, fd.error());
+    if (fd.error().code != ENOENT) retryOpen(path, source, initial, fd.error());
     return;
   }
   auto st = sys::fstat(fd->get());
-  if (!st) return retryLater(path, st.error());
+  if (!st) return retryOpen(path, source, initial, st.error());
   if (!S_ISREG(st->st_mode)) return;
   auto id = tail::identify(fd->get(), static_cast<std::uint32_t>(config_.fingerprint_bytes));
-  if (!id) return retryLater(path, id.error());
+  if (!id) return retryOpen(path, source, initial, id.error());
 
   const auto key = std::pair{id->dev, id->inode};
   if (auto it = by_inode_.find(key); it != by_inode_.end()) {
@@ -589,18 +589,41 @@ void TailLoop::recoverFromCopy(File& f) {
   }
 }
 
-void TailLoop::retryLater(const std::string& path, const sys::Error& error) {
-  // EMFILE, EIO, EACCES...: the file may be readable later, and nothing may tell us when
-  // (it may never be written to again). The next rescan, a poll_interval away, tries again.
+void TailLoop::retryOpen(const std::string& path, int source, bool initial,
+                         const sys::Error& error) {
   obs::log::warn("{}: {}; trying again in {} ms", path, error.message(),
                  config_.poll_interval.count());
-  retry_scan_ = true;
+  retry_open_.insert_or_assign(path, RetryOpen{source, initial});
+}
+
+void TailLoop::retryRead(File& f, const sys::Error& error) {
+  obs::log::warn("{}: {}; trying again in {} ms", f.path, error.message(),
+                 config_.poll_interval.count());
+  if (std::find(retry_read_.begin(), retry_read_.end(), f.id) == retry_read_.end()) {
+    retry_read_.push_back(f.id);
+  }
+}
+
+void TailLoop::runRetries() {
+  auto opens = std::exchange(retry_open_, {});
+  for (const auto& [path, r] : opens) {
+    // Still a file of that source (a reload may have changed the globs), and not tracked yet.
+    if (r.source < static_cast<int>(config_.sources.size()) &&
+        discovery_->sourceOf(path) == r.source && by_path_.find(path) == by_path_.end()) {
+      openFile(path, r.source, r.initial);
+    }
+  }
+  for (const std::int64_t id : std::exchange(retry_read_, {})) {
+    if (auto it = files_.find(id); it != files_.end() && !it->second->closed) {
+      enqueue(*it->second);
+    }
+  }
 }
 
 bool TailLoop::readTurn(File& f) {
   auto st = sys::fstat(f.fd.get());
   if (!st) {
-    retryLater(f.path, st.error());
+    retryRead(f, st.error());
     return false;
   }
   const std::int64_t size = st->st_size;
@@ -645,7 +668,7 @@ bool TailLoop::readTurn(File& f) {
     onLine(f, line);
   });
   if (!turn) {
-    retryLater(f.path, turn.error());
+    retryRead(f, turn.error());
     return false;
   }
   if (f.pos.offset != before) {
@@ -747,7 +770,7 @@ int TailLoop::timeoutMs(Clock::time_point now) const {
   for (const auto& [id, f] : files_) {
     if (f->detached && !f->closed) next = std::min(next, f->close_at);
   }
-  if (polling_ || retry_scan_) next = std::min(next, next_poll_);
+  if (polling_ || retriesDue()) next = std::min(next, next_poll_);
   if (coalesce_at_ != Clock::time_point{}) next = std::min(next, coalesce_at_);
   if (next == Clock::time_point::max()) return -1;
   if (next <= now) return 0;
@@ -991,9 +1014,14 @@ void TailLoop::run() {
       seal();
       break;
     }
-    if (rescan_pending_ || ((polling_ || retry_scan_) && Clock::now() >= next_poll_)) {
+    if (retriesDue() && !polling_ && Clock::now() >= next_poll_) {
+      runRetries();
+      next_poll_ = Clock::now() + config_.poll_interval;
+    }
+    if (rescan_pending_ || (polling_ && Clock::now() >= next_poll_)) {
+      retry_open_.clear();  // a rescan opens every file and reads every file
+      retry_read_.clear();
       rescan_pending_ = false;
-      retry_scan_ = false;
       rescan();
       next_poll_ = Clock::now() + config_.poll_interval;
     }

@@ -194,9 +194,18 @@ class TailLoop {
   bool finishing() const { return once_ || draining_; }
   bool rescan_pending_ = false;
   bool polling_ = false;  // inotify unavailable or a watch failed: rescan on a timer
-  // A file could not be opened or read (EMFILE, EIO, ...): rescan at next_poll_ to retry it.
-  bool retry_scan_ = false;
-  void retryLater(const std::string& path, const sys::Error& error);
+  // Files that could not be opened or read (EMFILE, EIO, EACCES, ...): tried again at
+  // next_poll_, since nothing may say when they can be (they may never be written to again).
+  struct RetryOpen {
+    int source;
+    bool initial;
+  };
+  std::map<std::string, RetryOpen> retry_open_;
+  std::vector<std::int64_t> retry_read_;  // File ids
+  void retryOpen(const std::string& path, int source, bool initial, const sys::Error& error);
+  void retryRead(File& f, const sys::Error& error);
+  bool retriesDue() const { return !retry_open_.empty() || !retry_read_.empty(); }
+  void runRetries();
   Clock::time_point next_poll_{};
   Clock::time_point paused_since_{};  // reading paused for backpressure since, or {}
   Clock::time_point next_lag_report_{};

@@ -4,11 +4,11 @@
 //
 // SQTAIL_FAULTS is a comma-separated list of rules; a rule is OP:EFFECT[:OPTION]...
 //
-//   OP      open               sys::open*, openRead, openAppend
+//   OP      open               sys::open, openRead, openAppend; mkdirs (mkdir creates)
 //           read               pread / read on a descriptor (log files, inotify, eventfds)
 //           write              write / pwrite on a descriptor
-//           fsync              fsync, fdatasync
-//           truncate           ftruncate
+//           fsync              fsync, fdatasync, syncfs
+//           truncate           ftruncate, truncate
 //           stat               stat, lstat, fstat
 //           opendir            listing a directory
 //           unlink             unlink
@@ -29,7 +29,8 @@
 //                     is a hash of the rule and the call's number: the same calls fail each run
 //                     when the calls come in the same order.
 //           path=S    only calls whose path contains S. A call on a descriptor is matched by
-//                     the path /proc/self/fd names (`anon_inode:[eventfd]` for an eventfd).
+//                     the path /proc/self/fd names (`anon_inode:[eventfd]` for an eventfd):
+//                     a read or write rule without path= also fails the threads' wake-ups.
 //
 // Rules are tried in order and the first that fails a call decides; a call only counts for
 // the rules tried. Example:

@@ -64,7 +64,7 @@ Result<Fd> openAppend(const std::string& path, mode_t mode) {
 }
 
 Result<struct stat> fstat(int fd) {
-  struct stat st{};
+  struct stat st {};
   if (retried(fault::checkFd(Op::kStat, fd), [&] { return ::fstat(fd, &st); }) != 0) {
     return fail("fstat", errno);
   }
@@ -72,7 +72,7 @@ Result<struct stat> fstat(int fd) {
 }
 
 Result<struct stat> stat(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (retried(fault::check(Op::kStat, path.c_str()), [&] { return ::stat(path.c_str(), &st); }) !=
       0) {
     return fail("stat " + path, errno);
@@ -81,7 +81,7 @@ Result<struct stat> stat(const std::string& path) {
 }
 
 Result<struct stat> lstat(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   if (retried(fault::check(Op::kStat, path.c_str()), [&] { return ::lstat(path.c_str(), &st); }) !=
       0) {
     return fail("lstat " + path, errno);

@@ -75,10 +75,10 @@ class Model {
   // Every line once, per path in write order, with its offset and its bytes; nothing else.
   void expectExactlyOnce(Db& db) const {
     for (const auto& [path, want] : lines_) {
-      auto got = db.rows(fmt::format(
-          "SELECT e.offset, e.raw FROM events e JOIN files f ON f.id = e.file_id "
-          "WHERE f.path = '{}' ORDER BY e.id",
-          path));
+      auto got = db.rows(
+          fmt::format("SELECT e.offset, e.raw FROM events e JOIN files f ON f.id = e.file_id "
+                      "WHERE f.path = '{}' ORDER BY e.id",
+                      path));
       ASSERT_EQ(got.size(), want.size()) << path;
       for (std::size_t i = 0; i < want.size(); ++i) {
         ASSERT_EQ(got[i][0], std::to_string(want[i].offset)) << path << " line " << i;
@@ -119,7 +119,7 @@ std::string config(const std::string& extra = "") {
 }
 
 // The test's config in c.toml, and the directory of its database.
-void setUp(const TempDir& dir, const std::string& extra = "") {
+void writeConfig(const TempDir& dir, const std::string& extra = "") {
   writeText(dir / "c.toml", config(extra));
   std::filesystem::create_directories(dir / "db");
 }
@@ -189,9 +189,7 @@ class Sqtail {
 
 double failures(Sqtail& s) { return s.sample("sqtail_commit_failures_total{sink=\"sqlite\"}"); }
 
-bool logHas(Sqtail& s, const std::string& text) {
-  return s.log().find(text) != std::string::npos;
-}
+bool logHas(Sqtail& s, const std::string& text) { return s.log().find(text) != std::string::npos; }
 
 // --- the database's disk: full, failing writes, failing syncs -----------------------------
 
@@ -208,7 +206,7 @@ class DbFaults : public ::testing::TestWithParam<DbFault> {};
 // sink fails for about 3 s.
 TEST_P(DbFaults, FailedCommitsAreReportedAndResumeWithNothingLost) {
   TempDir dir;
-  setUp(dir);
+  writeConfig(dir);
   Model model(dir);
   Db db(dir / "db/s.db");
   model.append("logs/a.jsonl", 50);
@@ -225,10 +223,13 @@ TEST_P(DbFaults, FailedCommitsAreReportedAndResumeWithNothingLost) {
   std::optional<std::string> why;
   for (int i = 0; i < 100 && !why; ++i) {
     model.append(i % 2 == 0 ? "logs/a.jsonl" : "logs/b.jsonl", 10);
-    ASSERT_TRUE(waitFor([&] {
-      why = s.degradedBecause();
-      return why || db.scalar("SELECT count(*) FROM events") == model.total();
-    }, kWait)) << s.log();
+    ASSERT_TRUE(waitFor(
+        [&] {
+          why = s.degradedBecause();
+          return why || db.scalar("SELECT count(*) FROM events") == model.total();
+        },
+        kWait))
+        << s.log();
   }
   ASSERT_TRUE(why) << "no commit failed: " << s.log();
   EXPECT_NE(why->find("sink 'sqlite' is failing"), std::string::npos) << *why;
@@ -239,15 +240,15 @@ TEST_P(DbFaults, FailedCommitsAreReportedAndResumeWithNothingLost) {
   EXPECT_TRUE(logHas(s, GetParam().message)) << s.log();
 
   // The fault clears: everything arrives, once; /health is ok again.
-  ASSERT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM events") == model.total(); },
-                      kWait))
+  ASSERT_TRUE(
+      waitFor([&] { return db.scalar("SELECT count(*) FROM events") == model.total(); }, kWait))
       << s.log();
   ASSERT_TRUE(waitFor([&] { return s.healthy(); }, kWait));
   EXPECT_EQ(failures(s), 6);
   EXPECT_TRUE(s.running());
   model.append("logs/b.jsonl", 10);
-  ASSERT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM events") == model.total(); },
-                      kWait));
+  ASSERT_TRUE(
+      waitFor([&] { return db.scalar("SELECT count(*) FROM events") == model.total(); }, kWait));
   s.stop();
   EXPECT_EQ(offsetsAheadOfData(db), 0);
   model.expectExactlyOnce(db);
@@ -269,7 +270,7 @@ INSTANTIATE_TEST_SUITE_P(
 // syncs twice (the WAL's first transaction); every later sync fails here.
 TEST(Fault, FailedSyncsAtCheckpointsLoseNothing) {
   TempDir dir;
-  setUp(dir);
+  writeConfig(dir);
   Model model(dir);
   model.append("logs/a.jsonl", 50);
   ASSERT_EQ(runSqtail({"run", "--once", "-c", "c.toml"}, dir.path()), 0);  // creates the DB
@@ -285,7 +286,7 @@ TEST(Fault, FailedSyncsAtCheckpointsLoseNothing) {
         << s.log();
     EXPECT_TRUE(s.healthy());
     db.reset();  // a reader left open would keep the WAL by itself
-    s.stop();  // the checkpoint on close fails: the WAL stays
+    s.stop();    // the checkpoint on close fails: the WAL stays
   }
   EXPECT_GT(fileSize(dir / "db/s.db-wal"), 0);
   model.append("logs/a.jsonl", 10);
@@ -299,7 +300,7 @@ TEST(Fault, FailedSyncsAtCheckpointsLoseNothing) {
 // Every system call sqtail makes through sys/ is interrupted once (EINTR) and retried.
 TEST(Fault, EveryCallInterruptedOnceChangesNothing) {
   TempDir dir;
-  setUp(dir);
+  writeConfig(dir);
   Model model(dir);
   Db db(dir / "db/s.db");
   model.append("logs/a.jsonl", 100);
@@ -331,7 +332,7 @@ TEST(Fault, EveryCallInterruptedOnceChangesNothing) {
 // Every read of a log file returns half of what was asked for: lines are still whole.
 TEST(Fault, ShortReadsSplitNoLine) {
   TempDir dir;
-  setUp(dir);
+  writeConfig(dir);
   Model model(dir);
   Db db(dir / "db/s.db");
   model.append("logs/a.jsonl", 200);
@@ -353,7 +354,7 @@ TEST(Fault, ShortReadsSplitNoLine) {
 // also those that are not written to again.
 TEST(Fault, TooManyOpenFilesDelaysButLosesNothing) {
   TempDir dir;
-  setUp(dir);
+  writeConfig(dir);
   Model model(dir);
   Db db(dir / "db/s.db");
   model.append("logs/a.jsonl", 40);
@@ -374,7 +375,7 @@ TEST(Fault, TooManyOpenFilesDelaysButLosesNothing) {
 // Reading a log file fails with EIO a few times: the lines are read once it clears.
 TEST(Fault, ReadErrorsDelayButLoseNothing) {
   TempDir dir;
-  setUp(dir);
+  writeConfig(dir);
   Model model(dir);
   Db db(dir / "db/s.db");
   model.append("logs/a.jsonl", 40);
@@ -395,15 +396,15 @@ TEST(Fault, ReadErrorsDelayButLoseNothing) {
 // sqtail may not read) nor, for a while, listed: sqtail says so, polls it, and misses nothing.
 TEST(Fault, RefusedDirectoryIsPolled) {
   TempDir dir;
-  setUp(dir);
+  writeConfig(dir);
   Model model(dir);
   Db db(dir / "db/s.db");
   model.append("logs/open/a.jsonl", 20);
   model.append("logs/shut/b.jsonl", 20);
   Sqtail s(dir, "inotify_add_watch:EACCES:path=/logs/shut,opendir:EACCES:count=2:path=/logs/shut");
   ASSERT_TRUE(s.up()) << s.log();
-  ASSERT_TRUE(waitFor([&] { return logHas(s, "Permission denied; falling back to polling"); },
-                      kWait))
+  ASSERT_TRUE(
+      waitFor([&] { return logHas(s, "Permission denied; falling back to polling"); }, kWait))
       << s.log();
   EXPECT_TRUE(logHas(s, "cannot list opendir")) << s.log();
   std::optional<std::string> why;
@@ -422,7 +423,7 @@ TEST(Fault, RefusedDirectoryIsPolled) {
 // sqtail's own log file on a full disk: it cannot say so, but it goes on tailing.
 TEST(Fault, OwnLogFileOnAFullDiskStopsNothing) {
   TempDir dir;
-  setUp(dir, "log_file = \"sqtail.log\"\n");
+  writeConfig(dir, "log_file = \"sqtail.log\"\n");
   Model model(dir);
   Db db(dir / "db/s.db");
   model.append("logs/a.jsonl", 30);
@@ -446,7 +447,7 @@ TEST(Fault, OwnLogFileOnAFullDiskStopsNothing) {
 // root; the test means the same either way.)
 TEST(Fault, ReadOnlyDbDirectoryStopsNothing) {
   TempDir dir;
-  setUp(dir);
+  writeConfig(dir);
   Model model(dir);
   Db db(dir / "db/s.db");
   model.append("logs/a.jsonl", 30);
@@ -454,8 +455,8 @@ TEST(Fault, ReadOnlyDbDirectoryStopsNothing) {
     Sqtail s(dir, "");
     ASSERT_TRUE(s.up()) << s.log();
     ASSERT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM events") == 30; }, kWait));
-    std::filesystem::permissions(dir / "db", std::filesystem::perms::owner_read |
-                                                 std::filesystem::perms::owner_exec);
+    std::filesystem::permissions(
+        dir / "db", std::filesystem::perms::owner_read | std::filesystem::perms::owner_exec);
     model.append("logs/a.jsonl", 30);
     ASSERT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM events") == 60; }, kWait))
         << s.log();
@@ -480,7 +481,7 @@ TEST(Fault, ReadOnlyDbDirectoryStopsNothing) {
 // kernel refuses while files are open for writing: see the ReadOnlyFileSystem case above).
 TEST(Fault, DbOnReadOnlyMountRefusesToStart) {
   TempDir dir;
-  setUp(dir);
+  writeConfig(dir);
   Model model(dir);
   model.append("logs/a.jsonl", 10);
   ASSERT_EQ(runSqtail({"run", "--once", "-c", "c.toml"}, dir.path()), 0);
@@ -502,7 +503,7 @@ TEST(Fault, DbOnReadOnlyMountRefusesToStart) {
 // the busy timeout and fail, sqtail reports it, and commits everything once the lock is gone.
 TEST(Fault, ExclusiveLockByAnotherProcessFor10s) {
   TempDir dir;
-  setUp(dir);
+  writeConfig(dir);
   Model model(dir);
   Db db(dir / "db/s.db");
   model.append("logs/a.jsonl", 20);
@@ -543,7 +544,7 @@ TEST(Fault, ExclusiveLockByAnotherProcessFor10s) {
 // the old names: the old files' lines stay stored once, the new files are read from 0.
 TEST(Fault, LogDirectoryDeletedAndMadeAgain) {
   TempDir dir;
-  setUp(dir);
+  writeConfig(dir);
   Model model(dir);
   Db db(dir / "db/s.db");
   model.append("logs/app/a.jsonl", 20);
@@ -554,9 +555,9 @@ TEST(Fault, LogDirectoryDeletedAndMadeAgain) {
   for (int round = 0; round < 2; ++round) {
     std::filesystem::remove_all(dir / "logs/app");
     for (const char* name : {"a", "b", "c"}) model.forget(fmt::format("logs/app/{}.jsonl", name));
-    ASSERT_TRUE(waitFor([&] {
-      return db.scalar("SELECT count(*) FROM files WHERE state = 'active'") == 0;
-    }, kWait)) << s.log();
+    ASSERT_TRUE(waitFor(
+        [&] { return db.scalar("SELECT count(*) FROM files WHERE state = 'active'") == 0; }, kWait))
+        << s.log();
     model.append("logs/app/a.jsonl", 10);
     model.append("logs/app/c.jsonl", 10, false);
     const std::int64_t want = 40 + 20 * (round + 1);

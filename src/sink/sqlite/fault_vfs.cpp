@@ -83,8 +83,7 @@ const sqlite3_io_methods kMethods = {
     },
 };
 
-int faultOpen(sqlite3_vfs* /*vfs*/, const char* name, sqlite3_file* f, int flags,
-              int* out_flags) {
+int faultOpen(sqlite3_vfs* /*vfs*/, const char* name, sqlite3_file* f, int flags, int* out_flags) {
   FaultFile* file = self(f);
   file->base.pMethods = nullptr;  // SQLite calls no method of a file whose open failed
   file->path = name;

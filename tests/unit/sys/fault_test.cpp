@@ -107,9 +107,9 @@ TEST(FaultGrammar, RejectsWhatItDoesNotKnowNamingTheRule) {
 }
 
 TEST(FaultGrammar, OpNamesRoundTrip) {
-  for (Op op : {Op::kOpen, Op::kRead, Op::kWrite, Op::kFsync, Op::kTruncate, Op::kStat,
-                Op::kOpendir, Op::kUnlink, Op::kInotifyAddWatch, Op::kSqliteWrite,
-                Op::kSqliteSync, Op::kAny}) {
+  for (Op op :
+       {Op::kOpen, Op::kRead, Op::kWrite, Op::kFsync, Op::kTruncate, Op::kStat, Op::kOpendir,
+        Op::kUnlink, Op::kInotifyAddWatch, Op::kSqliteWrite, Op::kSqliteSync, Op::kAny}) {
     auto rules = fault::parse(std::string(fault::opName(op)) + ":EIO");
     ASSERT_TRUE(rules) << fault::opName(op);
     EXPECT_EQ(rules->at(0).op, op);
@@ -327,8 +327,8 @@ TEST_F(Fault, SqliteWritesAndSyncsFailThroughTheFaultVfs) {
   EXPECT_EQ(exec("INSERT INTO t VALUES(7)"), SQLITE_OK);
 
   sqlite3_stmt* st = nullptr;
-  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT group_concat(x) FROM t WHERE x IN (1, 2, 3, 4, 7)",
-                               -1, &st, nullptr),
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT group_concat(x) FROM t WHERE x IN (1, 2, 3, 4, 7)", -1,
+                               &st, nullptr),
             SQLITE_OK);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
   // The failed writes left nothing; what a failed sync leaves is SQLite's business.
