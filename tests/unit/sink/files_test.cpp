@@ -705,6 +705,11 @@ TEST(FileSink, FailedOpenKeepsAnExistingFile) {
 // 48 categories through a descriptor limit far below the pool's cap, in a child process so
 // that this one keeps its limit: every line lands in its file exactly once.
 TEST(FileSink, EmfileRecoveryUnderALowDescriptorLimit) {
+  // The sanitizers' runtimes open descriptors of their own (reports, symbolizer) inside the
+  // forked child's tiny limit: the count this test controls is no longer its own.
+  if (std::getenv("SQTAIL_SANITIZED") != nullptr) {
+    GTEST_SKIP() << "descriptor limit test: not under a sanitizer";
+  }
   TempDir tmp;
   const fs::path dir = tmp.path() / "out";
   constexpr int kCategories = 48, kBatches = 6, kPerBatch = 50;
