@@ -803,7 +803,7 @@ void TailLoop::onInotify(const watch::Event& ev) {
     }
     return;
   }
-  if (ev.mask & (IN_MODIFY | IN_CLOSE_WRITE)) {
+  if (ev.mask & IN_MODIFY) {
     if (auto it = by_path_.find(path); it != by_path_.end()) {
       File& f = *it->second;
       if (f.detached) f.close_at = Clock::now() + config_.rotate_wait;

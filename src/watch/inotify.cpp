@@ -10,8 +10,12 @@
 namespace sqtail::watch {
 
 namespace {
+// No IN_CLOSE_WRITE: every write already brings an IN_MODIFY, and the kernel merges an event
+// only into an identical last one. A writer that opens, writes and closes per line would
+// alternate MODIFY and CLOSE_WRITE, two events a line that never merge, and overflow the
+// queue (16,384 events) in a fraction of a second while sqtail reads.
 constexpr std::uint32_t kDirMask = IN_MODIFY | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE |
-                                   IN_DELETE_SELF | IN_MOVE_SELF | IN_CLOSE_WRITE | IN_ONLYDIR;
+                                   IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
 }
 
 Inotify::Inotify() : fd_(inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {

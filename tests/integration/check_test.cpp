@@ -88,10 +88,9 @@ TEST_F(CheckTest, ConfigErrorsAreTheLoadersAndExitTwo) {
 }
 
 TEST_F(CheckTest, ShowsWhatTheExtractorMakesOfALine) {
-  Result r = sqtail({"check", "-c", "c.toml", "--line",
-                     R"({"ts":"2026-11-22T10:00:00.5Z","sev":"WARNING","level":"debug",)"
-                     R"("category":"db","message":"slow query"})"},
-                    dir_.path());
+  const std::string line = R"({"ts":"2026-11-22T10:00:00.5Z","sev":"WARNING","level":"debug",)"
+                           R"("category":"db","message":"slow query"})";
+  Result r = sqtail({"check", "-c", "c.toml", "--line", line}, dir_.path());
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("source 'app': accepted"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("2026-11-22T10:00:00.500Z"), std::string::npos) << r.out;
@@ -127,11 +126,11 @@ TEST_F(CheckTest, PatternsAndPresetsFromTheCommandLine) {
   // The claude-code preset also reads usage entries; its globs come from CLAUDE_CONFIG_DIR.
   writeText(dir_ / "claude/projects/p/s.jsonl", "{}\n");
   ::setenv("CLAUDE_CONFIG_DIR", (dir_ / "claude").c_str(), 1);
-  r = sqtail({"check", "--preset", "claude-code", "--line",
-              R"({"type":"assistant","sessionId":"s","timestamp":"2026-01-10T12:00:00.000Z",)"
-              R"("requestId":"r","message":{"id":"m","model":"claude-opus-4-1-20250805",)"
-              R"("usage":{"input_tokens":1000,"output_tokens":500}},"costUSD":0.5})"},
-             dir_.path());
+  const std::string usage_line =
+      R"({"type":"assistant","sessionId":"s","timestamp":"2026-01-10T12:00:00.000Z",)"
+      R"("requestId":"r","message":{"id":"m","model":"claude-opus-4-1-20250805",)"
+      R"("usage":{"input_tokens":1000,"output_tokens":500}},"costUSD":0.5})";
+  r = sqtail({"check", "--preset", "claude-code", "--line", usage_line}, dir_.path());
   ::unsetenv("CLAUDE_CONFIG_DIR");
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_NE(r.out.find("usage = \"claude-code\""), std::string::npos) << r.out;

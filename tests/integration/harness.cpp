@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -231,6 +232,11 @@ bool handlesSigterm(pid_t pid) {
     }
   }
   return false;
+}
+
+std::uint64_t testSeed() {
+  const char* env = std::getenv("SQTAIL_SEED");
+  return env != nullptr ? std::strtoull(env, nullptr, 10) : std::random_device{}();
 }
 
 std::int64_t bytesReadBy(pid_t pid) {

@@ -93,5 +93,8 @@ double metricSample(const std::string& exposition, const std::string& metric);
 bool handlesSigterm(pid_t pid);
 // Bytes the process has read so far (rchar of /proc/PID/io), 0 if unknown.
 std::int64_t bytesReadBy(pid_t pid);
+// The seed of a randomized test: SQTAIL_SEED when set, else a fresh one. Callers print it
+// (SCOPED_TRACE) so that a failure can be rerun.
+std::uint64_t testSeed();
 
 }  // namespace sqtail::test

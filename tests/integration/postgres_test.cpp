@@ -203,9 +203,7 @@ int kills() {
 
 TEST_F(PostgresRun, KillNineAtRandomMomentsShipsEveryLineOnce) {
   TempDir dir;
-  const std::uint64_t seed = std::getenv("SQTAIL_SEED")
-                                 ? std::strtoull(std::getenv("SQTAIL_SEED"), nullptr, 10)
-                                 : std::random_device{}();
+  const std::uint64_t seed = testSeed();
   SCOPED_TRACE(fmt::format("seed {} (rerun with SQTAIL_SEED={})", seed, seed));
   std::mt19937_64 rng(seed ^ 0x9e3779b97f4a7c15ull);
   // Small batches: many commits in both databases, so kills land between and inside them.

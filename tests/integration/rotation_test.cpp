@@ -396,7 +396,7 @@ TEST_P(Logrotate, RealLogrotateAgainstAFastWriter) {
   RecordProperty("written", n);
   RecordProperty("stored", static_cast<int>(got));
   if (mode == "create") {
-    EXPECT_EQ(got, n) << "create mode must be exact";
+    EXPECT_EQ(got, n) << "create mode must be exact\n" << p.stderrText();
   } else {
     // copytruncate loses what the writer appends between logrotate's copy and its truncate:
     // no tailer can read bytes that no file holds any more. Report it; lose nothing else.
