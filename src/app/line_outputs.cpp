@@ -34,13 +34,15 @@ tl::expected<std::unique_ptr<LineOutputs>, std::string> LineOutputs::open(
       return tl::unexpected(fmt::format("key 'sink.files.{}.path': {}", f.name, tmpl.error()));
     }
     if (f.max_open_files > share) {
-      obs::log::info("files:{}: max_open_files {} lowered to {} (a quarter of the descriptor "
-                     "limit {})",
-                     f.name, f.max_open_files, share, limit.rlim_cur);
+      obs::log::info(
+          "files:{}: max_open_files {} lowered to {} (a quarter of the descriptor "
+          "limit {})",
+          f.name, f.max_open_files, share, limit.rlim_cur);
     }
-    sink::FileSink::Settings settings{f.name, f.dir, std::move(*tmpl),
-                                      static_cast<std::size_t>(std::min(f.max_open_files, share)),
-                                      f.handle_idle, f.sync};
+    sink::FileSink::Settings settings{
+        f.name,           f.dir,
+        std::move(*tmpl), static_cast<std::size_t>(std::min(f.max_open_files, share)),
+        f.handle_idle,    f.sync};
     File file;
     file.name = f.name;
     file.sink = std::make_unique<sink::FileSink>(std::move(settings));
@@ -63,9 +65,10 @@ tl::expected<void, std::string> LineOutputs::recover(
     auto report = f.sink->recover(mine);
     if (!report) return tl::unexpected(fmt::format("files:{}: {}", f.name, report.error()));
     for (const auto& t : report->truncated) {
-      obs::log::info("files:{}: {} cut from {} back to {} bytes, its committed length (the "
-                     "lines after it are written again)",
-                     f.name, t.rel_path, t.from, t.to);
+      obs::log::info(
+          "files:{}: {} cut from {} back to {} bytes, its committed length (the "
+          "lines after it are written again)",
+          f.name, t.rel_path, t.from, t.to);
     }
     for (const auto& warning : report->warnings) obs::log::warn("files:{}: {}", f.name, warning);
   }

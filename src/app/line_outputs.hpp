@@ -23,8 +23,7 @@ namespace sqtail::app {
 class LineOutputs {
  public:
   // Checks every [sink.files.*] table (path template, time zone); the error names the key.
-  static tl::expected<std::unique_ptr<LineOutputs>, std::string> open(
-      const config::Config& config);
+  static tl::expected<std::unique_ptr<LineOutputs>, std::string> open(const config::Config& config);
   ~LineOutputs();
 
   bool empty() const { return files_.empty(); }

@@ -13,11 +13,11 @@
 
 namespace sqtail::app {
 
-struct TailMetrics {  // tail thread
+struct TailMetrics {                                                     // tail thread
   std::vector<obs::Counter> lines_read, bytes_read, rotated, truncated;  // per source index
-  std::vector<obs::Counter> stack_hits, stack_misses;                     // per source index
-  std::vector<obs::Gauge> files_tracked;                                  // per source index
-  std::array<obs::Counter, parse::kRejectReasonCount> rejects;            // per reason
+  std::vector<obs::Counter> stack_hits, stack_misses;                    // per source index
+  std::vector<obs::Gauge> files_tracked;                                 // per source index
+  std::array<obs::Counter, parse::kRejectReasonCount> rejects;           // per reason
   obs::Gauge deleted_bytes, inotify_watches, buffered;
   obs::Counter inotify_overflows, polling_fallbacks, backpressure_us;
   obs::Health* health = nullptr;

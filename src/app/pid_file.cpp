@@ -35,8 +35,9 @@ tl::expected<PidFile, std::string> PidFile::acquire(const std::filesystem::path&
         other ? fmt::format(" (pid {})", *other) : "", db.string(), path));
   }
   const std::string pid = fmt::format("{}\n", ::getpid());
-  auto written = sys::ftruncate(fd.get(), 0).and_then(
-      [&] { return sys::pwriteAll(fd.get(), pid.data(), pid.size(), 0); });
+  auto written = sys::ftruncate(fd.get(), 0).and_then([&] {
+    return sys::pwriteAll(fd.get(), pid.data(), pid.size(), 0);
+  });
   if (!written) {
     return tl::unexpected(fmt::format("cannot write {}: {}", path, written.error().message()));
   }

@@ -34,8 +34,8 @@ RecordBuilder::RecordBuilder(const config::Config& config, const usage::Pricing&
       stack_fields_.push_back(nullptr);
       stacks_.push_back(nullptr);
     } else {
-      stack_fields_.push_back(std::make_unique<parse::FieldReader>(
-          std::vector<std::string>{src.category_from_stack}));
+      stack_fields_.push_back(
+          std::make_unique<parse::FieldReader>(std::vector<std::string>{src.category_from_stack}));
       stacks_.push_back(std::make_unique<parse::StackCategory>(
           parse::StackCategoryOptions{src.stack_skip, static_cast<std::size_t>(src.stack_cache)}));
     }

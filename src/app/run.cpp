@@ -7,8 +7,8 @@
 
 #include <atomic>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
+#include <cstring>
 #include <thread>
 
 #include <fmt/core.h>
@@ -38,8 +38,8 @@ constexpr int kPostgresConsumer = 1;
 // The writer thread: commits batches in order, retrying a failing commit (busy, full disk,
 // read-only) with capped backoff. A batch is never dropped: until it commits, its memory
 // stays charged and the tail thread stops reading.
-void writerLoop(sink::SqliteSink& sink, LineOutputs& outputs, Handoff& handoff,
-                Counters& counters, const SinkMetrics& metrics, sink::Retention& retention,
+void writerLoop(sink::SqliteSink& sink, LineOutputs& outputs, Handoff& handoff, Counters& counters,
+                const SinkMetrics& metrics, sink::Retention& retention,
                 std::chrono::milliseconds retention_budget) {
   using Clock = std::chrono::steady_clock;
   Delivery delivery;
@@ -82,13 +82,13 @@ void writerLoop(sink::SqliteSink& sink, LineOutputs& outputs, Handoff& handoff,
       metrics.failures.inc();
       if (metrics.health != nullptr) metrics.health->commitFailed();
       if (attempt == 1 || attempt % 20 == 0) {
-        obs::log::warn("commit failed ({}), retrying (attempt {})",
-                   r.error().message, attempt);
+        obs::log::warn("commit failed ({}), retrying (attempt {})", r.error().message, attempt);
       }
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     }
-    counters.lines_committed += static_cast<std::int64_t>(batch.events.size() + batch.rejects.size());
+    counters.lines_committed +=
+        static_cast<std::int64_t>(batch.events.size() + batch.rejects.size());
     counters.bytes_committed += batch.input_bytes;
     counters.batches_committed++;
     handoff.committed(kSqliteConsumer, delivery.seq);
@@ -150,7 +150,8 @@ tl::expected<pid_t, std::string> startChild(const std::vector<std::string>& comm
 
 int run(const config::Config& config, const RunOptions& options) {
   if (config.sources.empty()) {
-    fmt::print(stderr, "sqtail: nothing to tail: give path patterns or a [[source]] in the config\n");
+    fmt::print(stderr,
+               "sqtail: nothing to tail: give path patterns or a [[source]] in the config\n");
     return 2;
   }
   usage::Pricing pricing = usage::builtinPricing();
@@ -224,8 +225,7 @@ int run(const config::Config& config, const RunOptions& options) {
       return 1;
     }
     http = std::move(*server);
-    obs::log::info("serving /metrics and /health on {}:{}", config.http->host,
-               http->port());
+    obs::log::info("serving /metrics and /health on {}:{}", config.http->host, http->port());
   }
 
   Counters counters;
@@ -302,8 +302,7 @@ int run(const config::Config& config, const RunOptions& options) {
       if (!options.reload) {
         obs::log::warn("SIGHUP: nothing to reload (started without --config)");
       } else if (auto next = options.reload(); !next) {
-        obs::log::error("reload rejected, the running configuration stays: {}",
-                   next.error());
+        obs::log::error("reload rejected, the running configuration stays: {}", next.error());
       } else {
         loop.requestReload(std::move(*next));
       }
@@ -331,8 +330,8 @@ int run(const config::Config& config, const RunOptions& options) {
       const double bps = secs > 0 ? static_cast<double>(bytes) / secs : 0;
       const double eta = bps > 0 ? static_cast<double>(backlog) / bps : 0;
       fmt::print(stderr, "\r{} files  {} committed  {} lines  {:.0f} lines/s  ETA {:.0f}s   ",
-                 counters.files_tracked.load(), humanBytes(static_cast<double>(bytes)), lines,
-                 rate, eta);
+                 counters.files_tracked.load(), humanBytes(static_cast<double>(bytes)), lines, rate,
+                 eta);
     }
   }
   joiner.join();

@@ -129,8 +129,7 @@ void TailLoop::serveSnapshot(SnapshotRequest& request) {
 void TailLoop::applyReload(config::Config next) {
   seal();  // what was read under the old settings commits as it was
   if (next.db != config_.db) {
-    obs::log::warn("reload: a new db ({}) takes effect at restart",
-               next.db.string());
+    obs::log::warn("reload: a new db ({}) takes effect at restart", next.db.string());
     next.db = config_.db;
   }
   if (next.http != config_.http) {
@@ -155,11 +154,11 @@ void TailLoop::applyReload(config::Config next) {
     }
   }
   // A removed source's files stop here; their checkpoints stay, so re-adding it resumes.
-  ready_.erase(std::remove_if(ready_.begin(), ready_.end(),
-                              [&](File* f) {
-                                return std::find(removed.begin(), removed.end(), f) != removed.end();
-                              }),
-               ready_.end());
+  ready_.erase(
+      std::remove_if(
+          ready_.begin(), ready_.end(),
+          [&](File* f) { return std::find(removed.begin(), removed.end(), f) != removed.end(); }),
+      ready_.end());
   for (File* f : removed) {
     f->queued = false;
     refreshCheckHash(*f);
@@ -322,7 +321,8 @@ void TailLoop::seenUnderPath(File& f, const std::string& path) {
              static_cast<std::uint64_t>(old->st_dev) == f.identity.dev) {
     f.aliases.push_back(path);  // both names exist: a second link to one file, read once
   } else {
-    if (auto it = by_path_.find(f.path); it != by_path_.end() && it->second == &f) by_path_.erase(it);
+    if (auto it = by_path_.find(f.path); it != by_path_.end() && it->second == &f)
+      by_path_.erase(it);
     f.path = path;  // a rename we did not see
   }
   by_path_[path] = &f;
@@ -382,8 +382,7 @@ void TailLoop::recoverRotatedWhileDown() {
     if (found == s.path) {
       obs::log::info("finishing rotated file {}", found);
     } else {
-      obs::log::info("{} was rotated to {} while sqtail was down; finishing it",
-                 s.path, found);
+      obs::log::info("{} was rotated to {} while sqtail was down; finishing it", s.path, found);
     }
     f->detached = true;
     f->state = "rotated";
@@ -441,10 +440,9 @@ void TailLoop::track(std::unique_ptr<File> file) {
 }
 
 void TailLoop::checkpointStoredAs(const sink::StoredFile& s, std::string_view state) {
-  batch_.files.push_back(sink::FileCheckpoint{s.id, s.source, s.path, s.dev, s.inode,
-                                              s.birth, s.fingerprint, s.fingerprint_len, s.check_hash,
-                                              s.check_len, s.offset, s.line_no, s.size, state,
-                                              0, 0, 0, 0});
+  batch_.files.push_back(sink::FileCheckpoint{
+      s.id, s.source, s.path, s.dev, s.inode, s.birth, s.fingerprint, s.fingerprint_len,
+      s.check_hash, s.check_len, s.offset, s.line_no, s.size, state, 0, 0, 0, 0});
 }
 
 void TailLoop::enqueue(File& f) {
@@ -463,7 +461,8 @@ void TailLoop::defer(File& f) {
   f.pending = true;
   pending_.push_back(&f);
   if (coalesce_at_ == Clock::time_point{}) {
-    coalesce_at_ = Clock::now() + std::min<Clock::duration>(kCoalesceWindow, config_.flush_interval / 4);
+    coalesce_at_ =
+        Clock::now() + std::min<Clock::duration>(kCoalesceWindow, config_.flush_interval / 4);
   }
 }
 
@@ -480,7 +479,8 @@ void TailLoop::markDirty(File& f) {
   if (f.dirty) return;
   f.dirty = true;
   dirty_.push_back(&f);
-  if (batch_deadline_ == Clock::time_point{}) batch_deadline_ = Clock::now() + config_.flush_interval;
+  if (batch_deadline_ == Clock::time_point{})
+    batch_deadline_ = Clock::now() + config_.flush_interval;
 }
 
 void TailLoop::unmapPaths(File& f) {
@@ -488,7 +488,8 @@ void TailLoop::unmapPaths(File& f) {
     if (auto it = by_path_.find(*p); it != by_path_.end() && it->second == &f) by_path_.erase(it);
   }
   for (const auto& alias : f.aliases) {
-    if (auto it = by_path_.find(alias); it != by_path_.end() && it->second == &f) by_path_.erase(it);
+    if (auto it = by_path_.find(alias); it != by_path_.end() && it->second == &f)
+      by_path_.erase(it);
   }
   f.aliases.clear();
 }
@@ -546,7 +547,8 @@ void TailLoop::refreshCheckHash(File& f) {
   // A hash of other bytes than those before the offset would read as a rewrite later.
   f.check_len = 0;
   if (!f.fd.valid()) return;
-  const auto len = static_cast<std::uint32_t>(std::min<std::int64_t>(tail::kCheckBytes, f.pos.offset));
+  const auto len =
+      static_cast<std::uint32_t>(std::min<std::int64_t>(tail::kCheckBytes, f.pos.offset));
   auto h = tail::hashRange(f.fd.get(), f.pos.offset - len, len);
   if (!h || !*h) return;
   f.check_hash = **h;
@@ -577,14 +579,13 @@ void TailLoop::recoverFromCopy(File& f) {
     if (!before || !*before || **before != f.check_hash) continue;
     const std::int64_t from = f.pos.offset;
     while (true) {
-      auto turn = reader_.readTurn(fd->get(), f.pos, [&](const tail::LineReader::Line& line) {
-        onLine(f, line);
-      });
+      auto turn = reader_.readTurn(fd->get(), f.pos,
+                                   [&](const tail::LineReader::Line& line) { onLine(f, line); });
       if (!turn || !turn->more) break;
     }
     counters_.copy_recoveries++;
     obs::log::info("{} was truncated; read {} bytes it lost from its copy {}", f.path,
-               f.pos.offset - from, candidate);
+                   f.pos.offset - from, candidate);
     return;
   }
 }
@@ -651,10 +652,11 @@ bool TailLoop::readTurn(File& f) {
     f.size = size;
     markDirty(f);
   }
-  if (f.identity.fingerprint_len < config_.fingerprint_bytes &&
-      static_cast<std::uint64_t>(size) > f.identity.fingerprint_len) {
+  if (f.identity.fingerprint_len<config_.fingerprint_bytes&& static_cast<std::uint64_t>(size)> f
+          .identity.fingerprint_len) {
     // A young file: let its fingerprint grow with it (its first bytes never change).
-    if (auto id = tail::identify(f.fd.get(), static_cast<std::uint32_t>(config_.fingerprint_bytes))) {
+    if (auto id =
+            tail::identify(f.fd.get(), static_cast<std::uint32_t>(config_.fingerprint_bytes))) {
       f.identity.fingerprint = id->fingerprint;
       f.identity.fingerprint_len = id->fingerprint_len;
       markDirty(f);
@@ -664,9 +666,8 @@ bool TailLoop::readTurn(File& f) {
 
   const std::int64_t before = f.pos.offset;
   turn_seen_at_ = std::exchange(f.seen_at, Clock::time_point{});
-  auto turn = reader_.readTurn(f.fd.get(), f.pos, [&](const tail::LineReader::Line& line) {
-    onLine(f, line);
-  });
+  auto turn = reader_.readTurn(f.fd.get(), f.pos,
+                               [&](const tail::LineReader::Line& line) { onLine(f, line); });
   if (!turn) {
     retryRead(f, turn.error());
     return false;
@@ -687,7 +688,8 @@ void TailLoop::onLine(File& f, const tail::LineReader::Line& line) {
   counters_.lines_read++;
   counters_.bytes_read += line.length;
   metrics_.lines_read[static_cast<std::size_t>(f.source)].inc();
-  metrics_.bytes_read[static_cast<std::size_t>(f.source)].add(static_cast<std::uint64_t>(line.length));
+  metrics_.bytes_read[static_cast<std::size_t>(f.source)].add(
+      static_cast<std::uint64_t>(line.length));
   if (batch_.first_read == Clock::time_point{}) batch_.first_read = Clock::now();
   const auto added = records_->add(batch_, RecordBuilder::FileRef{f.id, f.source, f.path}, line);
   switch (added.kind) {
@@ -718,9 +720,9 @@ void TailLoop::seal() {
   for (File* f : dirty_) {
     refreshCheckHash(*f);
     batch_.files.push_back(sink::FileCheckpoint{
-        f->id, config_.sources[static_cast<std::size_t>(f->source)].name, f->path,
-        f->identity.dev, f->identity.inode, f->identity.birth, f->identity.fingerprint,
-        f->identity.fingerprint_len, f->check_hash, f->check_len, f->pos.offset, f->pos.line_no, f->size, f->state,
+        f->id, config_.sources[static_cast<std::size_t>(f->source)].name, f->path, f->identity.dev,
+        f->identity.inode, f->identity.birth, f->identity.fingerprint, f->identity.fingerprint_len,
+        f->check_hash, f->check_len, f->pos.offset, f->pos.line_no, f->size, f->state,
         f->lines_added, f->rejects_added, f->truncations_added, f->last_event_ts});
     f->dirty = false;
     f->lines_added = f->rejects_added = f->truncations_added = f->last_event_ts = 0;
@@ -759,7 +761,8 @@ bool TailLoop::budgetAllowsRead() const {
   // A turn adds at most about two copies of a quantum to the arena (the raw line, fields and
   // file paths), and a row per line: counted at one per 24 bytes, the shortest lines a JSON
   // logger writes. Vectors that must grow double, so that growth is counted whole.
-  const std::size_t quantum = std::max<std::size_t>(config_.read_chunk_bytes, config_.max_line_bytes);
+  const std::size_t quantum =
+      std::max<std::size_t>(config_.read_chunk_bytes, config_.max_line_bytes);
   return handoff_.used() + batch_.memoryBytesAfter(2 * quantum, config_.read_chunk_bytes / 24) <=
          config_.max_buffer_bytes;
 }
@@ -897,8 +900,8 @@ void TailLoop::run() {
   if (!once_) {
     inotify_ = std::make_unique<watch::Inotify>();
     if (!inotify_->ok()) {
-      obs::log::warn("inotify unavailable ({}); polling every {} ms",
-                 strerror(errno), config_.poll_interval.count());
+      obs::log::warn("inotify unavailable ({}); polling every {} ms", strerror(errno),
+                     config_.poll_interval.count());
       inotify_.reset();
       polling_ = true;
     }

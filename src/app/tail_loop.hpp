@@ -4,17 +4,17 @@
 // requestStop(), which any thread (the signal handler thread) may call.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <atomic>
 #include <deque>
 #include <functional>
-#include <mutex>
-#include <optional>
-#include <string_view>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -46,7 +46,7 @@ struct TailSnapshot {
     std::string state;
     sys::Fd fd;  // a dup() of the tail's descriptor when the filter asked for it
   };
-  config::Config config;  // the sources and routes the positions were read with
+  config::Config config;    // the sources and routes the positions were read with
   std::vector<File> files;  // every file tracked (closed ones are gone)
 };
 
@@ -93,11 +93,11 @@ class TailLoop {
     std::int64_t size = 0;
     std::string_view state = "active";
     bool queued = false;
-    bool pending = false;  // written to; read when the coalescing window closes
+    bool pending = false;         // written to; read when the coalescing window closes
     Clock::time_point seen_at{};  // when a write was first reported and not yet read
-    bool detached = false;  // renamed away or deleted: drain, then close at close_at
+    bool detached = false;        // renamed away or deleted: drain, then close at close_at
     Clock::time_point close_at{};
-    bool dirty = false;  // has a change the next batch must checkpoint
+    bool dirty = false;   // has a change the next batch must checkpoint
     bool closed = false;  // drained and closed; dropped after its last checkpoint is sealed
     std::int64_t deleted_bytes = 0;  // counted in sqtail_deleted_file_bytes while held
     std::int64_t lines_added = 0, rejects_added = 0, truncations_added = 0, last_event_ts = 0;
@@ -148,11 +148,11 @@ class TailLoop {
   tail::LineReader reader_;
   std::vector<std::uint64_t> stack_hits_base_, stack_misses_base_;  // per source, at build
   std::unique_ptr<RecordBuilder> records_;  // extractors, routes, line sinks, rollups
-  Clock::time_point turn_seen_at_{};  // of the file being read: when its write was reported
+  Clock::time_point turn_seen_at_{};        // of the file being read: when its write was reported
 
   std::unordered_map<std::int64_t, std::unique_ptr<File>> files_;
   std::unordered_map<std::string, File*> by_path_;
-  std::unordered_map<std::uint32_t, File*> moved_from_;  // inotify cookie -> file
+  std::unordered_map<std::uint32_t, File*> moved_from_;     // inotify cookie -> file
   std::unordered_map<std::uint32_t, int> untracked_moves_;  // cookie -> source
   std::deque<File*> ready_;
   // Files reported written, read together when the window closes: one read per file per

@@ -126,8 +126,8 @@ std::string routingToml(const config::Config& c) {
   }
   for (const auto& r : c.routes) {
     out += "\n[[route]]\n";
-    out += fmt::format("name = {}\nto = {}\ncontinue = {}\n", tomlString(r.name),
-                       tomlList(r.to), r.cont ? "true" : "false");
+    out += fmt::format("name = {}\nto = {}\ncontinue = {}\n", tomlString(r.name), tomlList(r.to),
+                       r.cont ? "true" : "false");
     if (r.priority) out += fmt::format("priority = {}\n", *r.priority);
     if (!r.match.empty()) {
       out += "[route.match]\n";
@@ -261,10 +261,10 @@ std::string routeText(const config::Config& cfg, const config::Source& source,
                            .count();
       char host[256] = {};
       gethostname(host, sizeof host - 1);
-      templates[i].render(sink::PathTemplate::Values{fields.ts_ms, now, source.name, host,
-                                                     fields.level.value_or(""),
-                                                     fields.category.value_or(""), own},
-                          path);
+      templates[i].render(
+          sink::PathTemplate::Values{fields.ts_ms, now, source.name, host,
+                                     fields.level.value_or(""), fields.category.value_or(""), own},
+          path);
       dest += fmt::format(" ({})", (std::filesystem::path(cfg.file_sinks[i].dir) / path).string());
     }
     out += fmt::format("#     to        {}\n", dest);

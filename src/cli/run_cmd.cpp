@@ -47,7 +47,8 @@ void addRunCommand(CLI::App& app, Action& action, std::vector<std::string> child
   auto o = std::make_shared<RunFlags>();
   o->addTo(run);
   run->add_flag("--once", o->once, "Read every file to its end, commit, exit");
-  run->add_flag("--progress", o->progress, "Draw a progress line (default with --once on a terminal)");
+  run->add_flag("--progress", o->progress,
+                "Draw a progress line (default with --once on a terminal)");
   run->add_flag("--no-progress", o->no_progress, "Never draw a progress line");
   run->add_option("--follow-pid", o->follow_pid,
                   "Drain, commit and exit when this process has exited");
@@ -57,7 +58,8 @@ void addRunCommand(CLI::App& app, Action& action, std::vector<std::string> child
 }
 
 void addReloadCommand(CLI::App& app, Action& action) {
-  auto* cmd = app.add_subcommand("reload", "Make the sqtail running on a database re-read its config");
+  auto* cmd =
+      app.add_subcommand("reload", "Make the sqtail running on a database re-read its config");
   auto db = std::make_shared<std::string>("sqtail.db");
   cmd->add_option("--db", *db, "The database the running sqtail writes");
   cmd->callback([&action, db] {
@@ -71,7 +73,8 @@ void addReloadCommand(CLI::App& app, Action& action) {
         fmt::print(stderr, "sqtail: cannot signal pid {}: {}\n", *pid, std::strerror(errno));
         return 1;
       }
-      fmt::print("sent SIGHUP to sqtail (pid {}); it logs whether the new config was taken\n", *pid);
+      fmt::print("sent SIGHUP to sqtail (pid {}); it logs whether the new config was taken\n",
+                 *pid);
       return 0;
     };
   });

@@ -46,11 +46,21 @@ std::string jsonString(const std::string& s) {
   std::string out = "\"";
   for (unsigned char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (c < 0x20) {
           out += fmt::format("\\u{:04x}", c);
@@ -122,7 +132,8 @@ std::string render(const Table& t, Format format) {
       std::vector<std::size_t> width(cols);
       for (std::size_t c = 0; c < cols; ++c) width[c] = t.headers[c].size();
       for (const auto& r : t.rows) {
-        for (std::size_t c = 0; c < cols && c < r.size(); ++c) width[c] = std::max(width[c], r[c].size());
+        for (std::size_t c = 0; c < cols && c < r.size(); ++c)
+          width[c] = std::max(width[c], r[c].size());
       }
       auto line = [&](const std::vector<std::string>& cells) {
         std::string l;

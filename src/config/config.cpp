@@ -188,9 +188,10 @@ constexpr std::string_view kTopLevelKeys[] = {
     "routing",
     "sink",
 };
-constexpr std::string_view kSourceKeys[] = {"name",   "paths",  "exclude", "read_from",
-                                            "fields", "preset", "usage",   "category_from_stack",
-                                            "stack_skip", "stack_cache"};
+constexpr std::string_view kSourceKeys[] = {
+    "name",       "paths",      "exclude", "read_from",
+    "fields",     "preset",     "usage",   "category_from_stack",
+    "stack_skip", "stack_cache"};
 constexpr std::string_view kFieldKeys[] = {"ts", "level", "category", "message"};
 
 struct SizeKey {
@@ -266,7 +267,8 @@ class Loader {
         if (auto level = readString(node, name)) {
           if (*level != "error" && *level != "warn" && *level != "info" && *level != "debug") {
             error(node, fmt::format("key '{}': expected \"error\", \"warn\", \"info\" or "
-                                    "\"debug\", got {:?}", name, *level));
+                                    "\"debug\", got {:?}",
+                                    name, *level));
           } else {
             config.log_level = std::move(*level);
           }

@@ -40,9 +40,9 @@ struct Source {
   // A JSON pointer to a stack trace: when a line has no category field, its category is the
   // module of the stack's first frame outside the `stack_skip` paths (parse::StackCategory).
   std::string category_from_stack;
-  std::vector<std::string> stack_skip{"node_modules/", "/vendor/", "site-packages/",
-                                      "dist-packages/", "internal/", "<anonymous>", "node:",
-                                      "go/src/runtime/"};
+  std::vector<std::string> stack_skip{"node_modules/",  "/vendor/",       "site-packages/",
+                                      "dist-packages/", "internal/",      "<anonymous>",
+                                      "node:",          "go/src/runtime/"};
   std::uint64_t stack_cache = 4096;  // entries of its LRU cache
 
   friend bool operator==(const Source&, const Source&) = default;
@@ -58,14 +58,14 @@ struct Config {
   std::uint64_t max_line_bytes = 1ull << 20;       // longer lines are rejects
   std::uint64_t read_chunk_bytes = 256ull << 10;   // bytes per file per turn (fairness)
   std::uint64_t fingerprint_bytes = 1024;          // identity hash covers this many first bytes
-  std::chrono::milliseconds rotate_wait{5000};    // a rotated or deleted file stays open this
-                                                  // long after its last write, then closes
-  std::chrono::milliseconds poll_interval{1000};  // rescan period where inotify cannot watch
-  bool follow_symlinks = false;                   // follow links whose target leaves the roots
+  std::chrono::milliseconds rotate_wait{5000};     // a rotated or deleted file stays open this
+                                                   // long after its last write, then closes
+  std::chrono::milliseconds poll_interval{1000};   // rescan period where inotify cannot watch
+  bool follow_symlinks = false;                    // follow links whose target leaves the roots
   std::optional<obs::HttpConfig> http;             // [http]: /metrics and /health; off if absent
-  std::filesystem::path pricing;  // model prices for `usage`; empty: built in
-  std::string log_level = "info";  // error, warn, info, debug
-  std::string log_file;            // empty: stderr (journald picks it up)
+  std::filesystem::path pricing;                   // model prices for `usage`; empty: built in
+  std::string log_level = "info";                  // error, warn, info, debug
+  std::string log_file;                            // empty: stderr (journald picks it up)
   // Retention; unset keeps forever. Events (and rejects) older than `retention` by their
   // time, and all but the newest `max_events` events, are deleted in small steps between
   // batches. Rollups have their own key; `usage` is always kept.

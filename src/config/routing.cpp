@@ -31,7 +31,8 @@ std::string_view kindOf(const toml::node& node) {
 
 void wrongType(Problems& problems, const toml::node& node, std::string_view key,
                std::string_view expected) {
-  problem(problems, node, fmt::format("key '{}': expected {}, got {}", key, expected, kindOf(node)));
+  problem(problems, node,
+          fmt::format("key '{}': expected {}, got {}", key, expected, kindOf(node)));
 }
 
 void unknownKey(Problems& problems, const toml::key& key, std::string_view prefix,
@@ -106,8 +107,8 @@ void checkRegex(Problems& problems, const toml::node& node, std::string_view key
   options.set_log_errors(false);
   re2::RE2 re(pattern, options);
   if (!re.ok()) {
-    problem(problems, node, fmt::format("key '{}': invalid regular expression {:?}: {}", key,
-                                        pattern, re.error()));
+    problem(problems, node,
+            fmt::format("key '{}': invalid regular expression {:?}: {}", key, pattern, re.error()));
   }
 }
 
@@ -224,14 +225,16 @@ std::optional<Route> readRoute(Problems& problems, const toml::table& table,
         continue;
       }
       for (auto&& [field, value] : *match) {
-        if (auto m = readMatch(problems, field.str(), value, fmt::format("{}.{}", full, field.str()))) {
+        if (auto m =
+                readMatch(problems, field.str(), value, fmt::format("{}.{}", full, field.str()))) {
           route.match.push_back(std::move(*m));
         }
       }
     } else if (name == "to") {
       has_to = true;
       if (auto to = strings(problems, node, full)) {
-        if (to->empty()) problem(problems, node, fmt::format("key '{}': names no destination", full));
+        if (to->empty())
+          problem(problems, node, fmt::format("key '{}': names no destination", full));
         checkDestinationSyntax(problems, node, full, *to);
         route.to = std::move(*to);
       }
@@ -354,7 +357,8 @@ Routing readRoutingTable(const toml::node& node, Problems& problems) {
     } else if (k == "priority_flush") {
       if (auto d = duration(problems, value, full)) routing.priority_flush = *d;
     } else if (k == "default_priority") {
-      if (auto p = integer(problems, value, full, 0, 100)) routing.default_priority = static_cast<int>(*p);
+      if (auto p = integer(problems, value, full, 0, 100))
+        routing.default_priority = static_cast<int>(*p);
     } else if (k == "priorities") {
       const auto* levels = value.as_table();
       if (levels == nullptr) {
@@ -399,7 +403,8 @@ void readSinkTable(const toml::node& node, std::vector<FileSinkConfig>& files,
         if (!ok) {
           problems.push_back(RoutingProblem{
               name.source().begin.line,
-              fmt::format("key 'sink.files.{}': use letters, digits, '_' and '-' in a sink name", n)});
+              fmt::format("key 'sink.files.{}': use letters, digits, '_' and '-' in a sink name",
+                          n)});
           continue;
         }
         if (auto parsed = readFileSink(problems, n, sink)) files.push_back(std::move(*parsed));
@@ -448,15 +453,15 @@ void checkDestinations(const std::vector<Route>& routes, const Routing& routing,
       if (!d) continue;  // reported while reading
       if (d->kind == Destination::Kind::kPostgres && !postgres) {
         problems.push_back(RoutingProblem{
-            line, fmt::format("key '{}': destination \"postgres\" needs a [sink.postgres] table",
-                              key)});
+            line,
+            fmt::format("key '{}': destination \"postgres\" needs a [sink.postgres] table", key)});
       }
       if (d->kind == Destination::Kind::kFiles &&
           std::none_of(files.begin(), files.end(),
                        [&](const FileSinkConfig& f) { return f.name == d->name; })) {
         problems.push_back(RoutingProblem{
-            line, fmt::format("key '{}': destination {:?} needs a [sink.files.{}] table", key,
-                              text, d->name)});
+            line, fmt::format("key '{}': destination {:?} needs a [sink.files.{}] table", key, text,
+                              d->name)});
       }
     }
   };
@@ -466,8 +471,8 @@ void checkDestinations(const std::vector<Route>& routes, const Routing& routing,
   check(routing.line, "routing.default", routing.default_to);
   // Destinations are bits of a 64-bit mask: sqlite, postgres, stdout and the file sinks.
   if (files.size() > 60) {
-    problems.push_back(RoutingProblem{0, fmt::format("at most 60 [sink.files.*] tables, got {}",
-                                                     files.size())});
+    problems.push_back(
+        RoutingProblem{0, fmt::format("at most 60 [sink.files.*] tables, got {}", files.size())});
   }
 }
 

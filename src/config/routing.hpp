@@ -4,8 +4,8 @@
 #pragma once
 
 #include <chrono>
-#include <map>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,12 +30,12 @@ struct RouteMatch {
 };
 
 struct Route {
-  std::string name;                 // for `sqtail check` and logs; "route[i]" if unset
-  std::vector<RouteMatch> match;    // empty: every record
-  std::vector<std::string> to;      // "sqlite", "postgres", "stdout", "files:<name>"
-  bool cont = false;                // `continue = true`: later routes are tried too
-  std::optional<int> priority;      // overrides the level's priority
-  std::uint32_t line = 0;           // of its [[route]] header, for messages
+  std::string name;               // for `sqtail check` and logs; "route[i]" if unset
+  std::vector<RouteMatch> match;  // empty: every record
+  std::vector<std::string> to;    // "sqlite", "postgres", "stdout", "files:<name>"
+  bool cont = false;              // `continue = true`: later routes are tried too
+  std::optional<int> priority;    // overrides the level's priority
+  std::uint32_t line = 0;         // of its [[route]] header, for messages
 
   // Where it was written does not make two routes differ.
   friend bool operator==(const Route& a, const Route& b) {

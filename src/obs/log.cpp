@@ -37,10 +37,14 @@ State& state() {
 
 constexpr std::string_view levelName(Level level) {
   switch (level) {
-    case Level::kError: return "error";
-    case Level::kWarn: return "warning";
-    case Level::kInfo: return "info";
-    case Level::kDebug: return "debug";
+    case Level::kError:
+      return "error";
+    case Level::kWarn:
+      return "warning";
+    case Level::kInfo:
+      return "info";
+    case Level::kDebug:
+      return "debug";
   }
   return "";
 }
@@ -111,10 +115,9 @@ void flush() {
   const auto now = Clock::now();
   for (auto& [key, r] : s.repeats) {
     if (r.suppressed == 0 || now - r.window_start < kRepeatWindow) continue;
-    const std::string line =
-        fmt::format("sqtail: {}: (the previous message repeated {} more times in {}s)\n",
-                    levelName(r.level), r.suppressed,
-                    std::chrono::duration_cast<std::chrono::seconds>(kRepeatWindow).count());
+    const std::string line = fmt::format(
+        "sqtail: {}: (the previous message repeated {} more times in {}s)\n", levelName(r.level),
+        r.suppressed, std::chrono::duration_cast<std::chrono::seconds>(kRepeatWindow).count());
     if (s.file) {
       s.buffer += line;
     } else {

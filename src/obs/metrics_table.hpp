@@ -91,8 +91,7 @@ inline constexpr MetricSpec kMetrics[] = {
     {MetricId::kStackCacheHits, "sqtail_stack_category_cache_hits_total", MetricType::kCounter,
      "Categories taken from a stack trace (category_from_stack) found in the source's cache.",
      labels::kSource, kNoBuckets},
-    {MetricId::kStackCacheMisses, "sqtail_stack_category_cache_misses_total",
-     MetricType::kCounter,
+    {MetricId::kStackCacheMisses, "sqtail_stack_category_cache_misses_total", MetricType::kCounter,
      "Categories taken from a stack trace that had to be parsed (not in the cache).",
      labels::kSource, kNoBuckets},
     // writer threads, one per sink

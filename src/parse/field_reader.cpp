@@ -45,9 +45,9 @@ const std::vector<std::optional<std::string_view>>& FieldReader::read(std::strin
       values[i] = impl_->numbers[i];
     } else if (type == od::json_type::number || type == od::json_type::boolean) {
       std::string_view raw = value.raw_json_token();
-      while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\n' ||
-                              raw.back() == '\r' || raw.back() == ',' || raw.back() == '}' ||
-                              raw.back() == ']')) {
+      while (!raw.empty() &&
+             (raw.back() == ' ' || raw.back() == '\t' || raw.back() == '\n' || raw.back() == '\r' ||
+              raw.back() == ',' || raw.back() == '}' || raw.back() == ']')) {
         raw.remove_suffix(1);
       }
       impl_->numbers[i].assign(raw);

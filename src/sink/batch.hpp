@@ -121,11 +121,9 @@ struct Batch {
     const std::size_t arena_after =
         need <= arena.capacity() ? arena.capacity() : std::max(need, 2 * arena.capacity());
     // A line is an event or a reject: the rows are counted as events, the larger of the two.
-    return arena_after +
-           grown(events.size(), events.capacity(), rows) * sizeof(EventRow) +
-           rejects.capacity() * sizeof(RejectRow) +
-           files.capacity() * sizeof(FileCheckpoint) + rollups.size() * (sizeof(RollupRow) + 48) +
-           usage.capacity() * sizeof(UsageRow) +
+    return arena_after + grown(events.size(), events.capacity(), rows) * sizeof(EventRow) +
+           rejects.capacity() * sizeof(RejectRow) + files.capacity() * sizeof(FileCheckpoint) +
+           rollups.size() * (sizeof(RollupRow) + 48) + usage.capacity() * sizeof(UsageRow) +
            grown(outputs.size(), outputs.capacity(), outputs.empty() ? 0 : rows) *
                sizeof(OutputRow);
   }

@@ -32,9 +32,10 @@ sys::Result<Identity> identify(int fd, std::uint32_t want) {
   if (!got) return tl::unexpected(got.error());
   id.fingerprint_len = static_cast<std::uint32_t>(*got);
   id.fingerprint = XXH64(buf.data(), *got, 0);
-  struct statx sx{};
+  struct statx sx {};
   if (::statx(fd, "", AT_EMPTY_PATH, STATX_BTIME, &sx) == 0 && (sx.stx_mask & STATX_BTIME)) {
-    id.birth = static_cast<std::uint64_t>(sx.stx_btime.tv_sec) * 1'000'000'000u + sx.stx_btime.tv_nsec;
+    id.birth =
+        static_cast<std::uint64_t>(sx.stx_btime.tv_sec) * 1'000'000'000u + sx.stx_btime.tv_nsec;
   }
   return id;
 }

@@ -70,7 +70,8 @@ sys::Result<LineReader::Turn> LineReader::readTurn(int fd, ReadPosition& pos,
   std::int64_t offset = pos.offset;
   std::int64_t line_no = pos.line_no;
   while (p < end) {
-    const auto* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+    const auto* nl =
+        static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
     const auto len = static_cast<std::size_t>(nl - p);
     Line line{{p, len}, offset, ++line_no, static_cast<std::int64_t>(len) + 1, len > max_line_};
     if (line.too_long) line.text = line.text.substr(0, kSnippetBytes);
@@ -79,7 +80,8 @@ sys::Result<LineReader::Turn> LineReader::readTurn(int fd, ReadPosition& pos,
     p = nl + 1;
   }
   turn.bytes_consumed = offset - pos.offset;
-  turn.tail_len = static_cast<std::uint32_t>(std::min<std::int64_t>(kTailBytes, turn.bytes_consumed));
+  turn.tail_len =
+      static_cast<std::uint32_t>(std::min<std::int64_t>(kTailBytes, turn.bytes_consumed));
   turn.tail_hash = XXH64(end - turn.tail_len, turn.tail_len, 0);
   pos.offset = offset;
   pos.line_no = line_no;

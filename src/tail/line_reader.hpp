@@ -47,7 +47,8 @@ class LineReader {
 
   // Reads at most about `quantum` bytes of `fd` at pos.offset (more for one long line, up to
   // max_line_bytes), calls `emit` for each complete line in file order, advances `pos`.
-  sys::Result<Turn> readTurn(int fd, ReadPosition& pos, const std::function<void(const Line&)>& emit);
+  sys::Result<Turn> readTurn(int fd, ReadPosition& pos,
+                             const std::function<void(const Line&)>& emit);
 
   static constexpr std::size_t kSnippetBytes = 256;
   static constexpr std::size_t kTailBytes = 64;

@@ -111,7 +111,6 @@ struct PathParts {
 };
 PathParts splitPath(std::string_view path);
 
-
 // ---- The `sqtail usage` report ------------------------------------------------------------
 
 enum class Group { kDay, kWeek, kMonth, kSession, kProject, kModel };

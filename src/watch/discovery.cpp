@@ -58,12 +58,12 @@ int Discovery::sourceOf(std::string_view path) const {
                      [&](const Glob& g) { return g.matches(path); })) {
       continue;
     }
-    bool excluded = std::any_of(s.exclude_paths.begin(), s.exclude_paths.end(),
-                                [&](const Glob& g) { return g.matches(path); }) ||
-                    std::any_of(s.exclude_names.begin(), s.exclude_names.end(),
-                                [&](const std::string& pat) {
-                                  return fnmatch(pat.c_str(), name.c_str(), 0) == 0;
-                                });
+    bool excluded =
+        std::any_of(s.exclude_paths.begin(), s.exclude_paths.end(),
+                    [&](const Glob& g) { return g.matches(path); }) ||
+        std::any_of(s.exclude_names.begin(), s.exclude_names.end(), [&](const std::string& pat) {
+          return fnmatch(pat.c_str(), name.c_str(), 0) == 0;
+        });
     if (!excluded) return static_cast<int>(i);
   }
   return -1;
@@ -83,8 +83,7 @@ void Discovery::watch(const std::string& dir) {
   auto wd = inotify_->watchDir(dir);
   if (!wd) {
     ++watch_failures_;
-    obs::log::warn("cannot watch {}; falling back to polling it",
-               wd.error().message());
+    obs::log::warn("cannot watch {}; falling back to polling it", wd.error().message());
   }
 }
 

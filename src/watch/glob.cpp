@@ -45,8 +45,7 @@ bool hasWildcard(std::string_view segment) {
   return segment.find_first_of("*?[\\") != std::string_view::npos;
 }
 
-Glob::Glob(std::string_view pattern, std::string_view cwd)
-    : pattern_(normalizePath(pattern, cwd)) {
+Glob::Glob(std::string_view pattern, std::string_view cwd) : pattern_(normalizePath(pattern, cwd)) {
   for (auto seg : splitPath(pattern_)) segments_.emplace_back(seg);
   for (const auto& seg : segments_) {
     if (hasWildcard(seg) || &seg == &segments_.back()) break;

@@ -16,7 +16,7 @@ namespace {
 // queue (16,384 events) in a fraction of a second while sqtail reads.
 constexpr std::uint32_t kDirMask = IN_MODIFY | IN_CREATE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE |
                                    IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR;
-}
+}  // namespace
 
 Inotify::Inotify() : fd_(inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) {
   const char* limit = std::getenv("SQTAIL_FAULT_MAX_WATCHES");

@@ -70,8 +70,8 @@ class Writers {
     const int n = 1 + static_cast<int>(rng_() % 20);
     std::int64_t offset = sizes_[f] + static_cast<std::int64_t>(out.size());
     for (int i = 0; i < n; ++i) {
-      std::string line = jsonLine(fmt::format("f{}", f), seq_++,
-                                  (rng_() % 10 == 0) ? "error" : "info");
+      std::string line =
+          jsonLine(fmt::format("f{}", f), seq_++, (rng_() % 10 == 0) ? "error" : "info");
       model_[f].push_back({offset, line.substr(0, line.size() - 1)});
       offset += static_cast<std::int64_t>(line.size());
       out += line;
@@ -133,10 +133,10 @@ TEST(Crash, KillNineAtRandomMomentsLosesAndDuplicatesNothing) {
   for (std::size_t f = 0; f < writers.paths().size(); ++f) {
     const auto& want = writers.model()[f];
     expected_total += static_cast<std::int64_t>(want.size());
-    auto got = db.rows(fmt::format(
-        "SELECT e.offset, e.raw FROM events e JOIN files fl ON fl.id = e.file_id "
-        "WHERE fl.path = '{}' ORDER BY e.id",
-        writers.paths()[f]));
+    auto got = db.rows(
+        fmt::format("SELECT e.offset, e.raw FROM events e JOIN files fl ON fl.id = e.file_id "
+                    "WHERE fl.path = '{}' ORDER BY e.id",
+                    writers.paths()[f]));
     ASSERT_EQ(got.size(), want.size()) << writers.paths()[f];
     for (std::size_t i = 0; i < want.size(); ++i) {
       ASSERT_EQ(got[i][0], std::to_string(want[i].offset)) << writers.paths()[f] << " line " << i;

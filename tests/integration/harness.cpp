@@ -170,8 +170,9 @@ std::vector<std::vector<std::string>> Db::rows(const std::string& sql) {
     std::vector<std::string> row;
     for (int c = 0; c < sqlite3_column_count(st); ++c) {
       const auto* t = reinterpret_cast<const char*>(sqlite3_column_text(st, c));
-      row.emplace_back(t != nullptr ? std::string(t, static_cast<std::size_t>(sqlite3_column_bytes(st, c)))
-                                    : std::string("NULL"));
+      row.emplace_back(t != nullptr
+                           ? std::string(t, static_cast<std::size_t>(sqlite3_column_bytes(st, c)))
+                           : std::string("NULL"));
     }
     out.push_back(std::move(row));
   }
@@ -206,7 +207,7 @@ std::string jsonLine(const std::string& tag, std::int64_t seq, const std::string
 }
 
 std::int64_t fileSize(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return ::stat(path.c_str(), &st) == 0 ? st.st_size : -1;
 }
 
@@ -221,7 +222,8 @@ bool handlesSigterm(pid_t pid) {
   // The main thread shows SIGTERM unblocked while it waits in sigtimedwait (the kernel lifts
   // the waited set during the wait); the workers it started after blocking show it blocked.
   std::error_code ec;
-  for (const auto& task : std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
+  for (const auto& task :
+       std::filesystem::directory_iterator(fmt::format("/proc/{}/task", pid), ec)) {
     std::ifstream status(task.path() / "status");
     std::string line;
     while (std::getline(status, line)) {

@@ -25,9 +25,10 @@ double sample(const std::string& text, const std::string& metric) {
 
 TEST(Http, MetricsMatchWhatWasIngestedAndHealthFollowsTheSink) {
   TempDir dir;
-  writeText(dir / "c.toml", "db = \"s.db\"\nflush_interval = \"100ms\"\n[http]\n"
-                            "listen = \"127.0.0.1:0\"\n[[source]]\nname = \"s\"\n"
-                            "paths = [\"l/*.jsonl\"]\n");
+  writeText(dir / "c.toml",
+            "db = \"s.db\"\nflush_interval = \"100ms\"\n[http]\n"
+            "listen = \"127.0.0.1:0\"\n[[source]]\nname = \"s\"\n"
+            "paths = [\"l/*.jsonl\"]\n");
   writeText(dir / "l/a.jsonl", lines("a", 0, 100) + "oops\n{]\n");
   auto p = Process::start({"run", "-c", "c.toml"}, dir.path(), dir.path());
   const int port = httpPort(p);
@@ -37,12 +38,15 @@ TEST(Http, MetricsMatchWhatWasIngestedAndHealthFollowsTheSink) {
   ASSERT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM events") == 100; }, 10s));
 
   std::string text;
-  ASSERT_TRUE(waitFor([&] {
-    auto r = http.Get("/metrics");
-    if (!r || r->status != 200) return false;
-    text = "\n" + r->body;
-    return sample(text, "sqtail_records_committed_total{sink=\"sqlite\"}") == 102;
-  }, 10s)) << text;
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto r = http.Get("/metrics");
+        if (!r || r->status != 200) return false;
+        text = "\n" + r->body;
+        return sample(text, "sqtail_records_committed_total{sink=\"sqlite\"}") == 102;
+      },
+      10s))
+      << text;
   EXPECT_EQ(sample(text, "sqtail_lines_read_total{source=\"s\"}"), 102);
   EXPECT_EQ(sample(text, "sqtail_rejects_total{reason=\"invalid_json\"}"), 2);
   EXPECT_EQ(sample(text, "sqtail_files_tracked{source=\"s\"}"), 1);
@@ -59,16 +63,20 @@ TEST(Http, MetricsMatchWhatWasIngestedAndHealthFollowsTheSink) {
   sqlite3_busy_timeout(locker, 10000);  // sqtail may be mid-commit right now
   ASSERT_EQ(sqlite3_exec(locker, "BEGIN EXCLUSIVE", nullptr, nullptr, nullptr), SQLITE_OK);
   appendText(dir / "l/a.jsonl", lines("b", 0, 10));
-  ASSERT_TRUE(waitFor([&] {
-    auto r = http.Get("/health?strict");
-    return r && r->status == 503 && r->body.find("degraded") != std::string::npos;
-  }, 20s));
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto r = http.Get("/health?strict");
+        return r && r->status == 503 && r->body.find("degraded") != std::string::npos;
+      },
+      20s));
   ASSERT_EQ(sqlite3_exec(locker, "COMMIT", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(locker);
-  ASSERT_TRUE(waitFor([&] {
-    auto r = http.Get("/health?strict");
-    return r && r->status == 200;
-  }, 20s));
+  ASSERT_TRUE(waitFor(
+      [&] {
+        auto r = http.Get("/health?strict");
+        return r && r->status == 200;
+      },
+      20s));
   EXPECT_EQ(db.scalar("SELECT count(*) FROM events"), 110);
   auto m = http.Get("/metrics");
   ASSERT_TRUE(m);

@@ -35,9 +35,9 @@ TEST(Sidecar, ChildExitCodeIsOursAndEverythingItWroteIsCommitted) {
       "printf '{{\"level\":\"info\",\"message\":\"c line %d\",\"seq\":%d}}\\n' $i $i >> {}; "
       "i=$((i+1)); done; exit 3",
       dir / "l/a.jsonl");
-  auto p = Process::start({"run", "--db", "s.db", "--flush-interval", "60s", "l/*.jsonl", "--",
-                           "sh", "-c", script},
-                          dir.path(), dir.path());
+  auto p = Process::start(
+      {"run", "--db", "s.db", "--flush-interval", "60s", "l/*.jsonl", "--", "sh", "-c", script},
+      dir.path(), dir.path());
   auto status = p.wait(60s);
   ASSERT_TRUE(status.has_value()) << p.stderrText();
   EXPECT_EQ(*status, 3) << p.stderrText();
@@ -53,9 +53,9 @@ TEST(Sidecar, SigtermIsForwardedAndTheChildsLastWordsAreKept) {
       "trap 'printf \"{{\\\"message\\\":\\\"bye line 0\\\"}}\\\\n\" >> {}; exit 0' TERM; "
       "printf '{{\"message\":\"hi line 0\"}}\\n' >> {}; while true; do sleep 0.05; done",
       log, log);
-  auto p = Process::start({"run", "--db", "s.db", "--flush-interval", "60s", "l/*.jsonl", "--",
-                           "sh", "-c", script},
-                          dir.path(), dir.path());
+  auto p = Process::start(
+      {"run", "--db", "s.db", "--flush-interval", "60s", "l/*.jsonl", "--", "sh", "-c", script},
+      dir.path(), dir.path());
   ASSERT_TRUE(waitFor([&] { return fileSize(log) > 0 && handlesSigterm(p.pid()); }, 10s));
   p.signal(SIGTERM);
   ASSERT_EQ(p.wait(20s), 0) << p.stderrText();
@@ -125,7 +125,8 @@ TEST(Lifecycle, ReloadAddsAndRemovesSourcesWithoutLossOrDuplicates) {
 
   writeText(dir / "c.toml", "db = \"s.db\"\nflush_intervall = \"1s\"\n");  // a typo
   reload();
-  ASSERT_TRUE(waitFor([&] { return p.stderrText().find("reload rejected") != std::string::npos; }, 10s));
+  ASSERT_TRUE(
+      waitFor([&] { return p.stderrText().find("reload rejected") != std::string::npos; }, 10s));
   appendText(dir / "lb/y.jsonl", lines("b", 8, 9));  // the old config still runs
   ASSERT_TRUE(waitFor([&] { return countTag(db, "b") == 9; }, 10s));
 
@@ -134,7 +135,9 @@ TEST(Lifecycle, ReloadAddsAndRemovesSourcesWithoutLossOrDuplicates) {
   ASSERT_TRUE(waitFor([&] { return countTag(db, "a") == 15; }, 10s)) << p.stderrText();
   p.signal(SIGTERM);
   ASSERT_EQ(p.wait(5s), 0);
-  EXPECT_EQ(db.scalar("SELECT count(*) FROM (SELECT raw FROM events GROUP BY raw HAVING count(*) > 1)"), 0);
+  EXPECT_EQ(
+      db.scalar("SELECT count(*) FROM (SELECT raw FROM events GROUP BY raw HAVING count(*) > 1)"),
+      0);
   EXPECT_EQ(countTag(db, "a"), 15);
   EXPECT_EQ(countTag(db, "b"), 9);
 }

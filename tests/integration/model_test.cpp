@@ -77,7 +77,8 @@ class Model {
       const Instance& in = instances_[i];
       for (auto seq : in.seqs) {
         if (in.optional) {
-          ASSERT_LE(count[seq], 1) << "duplicate of optional line " << seq << " (instance " << i << ")";
+          ASSERT_LE(count[seq], 1)
+              << "duplicate of optional line " << seq << " (instance " << i << ")";
         } else {
           ASSERT_EQ(count[seq], 1) << "required line " << seq << " of instance " << i;
         }
@@ -107,7 +108,8 @@ class Model {
   }
 
   std::string line(std::int64_t seq) {
-    return fmt::format(R"({{"level":"info","category":"model","message":"{}","seq":{}}})" "\n",
+    return fmt::format(R"({{"level":"info","category":"model","message":"{}","seq":{}}})"
+                       "\n",
                        std::string(rng_() % 60, 'm'), seq);
   }
 
@@ -136,7 +138,8 @@ class Model {
     if (!slot.pending.empty()) return;
     if (slot.instance < 0) slot.instance = newInstance();
     slot.pending_seq = next_seq_++;
-    trace_.push_back(fmt::format("half f{} seq {} instance {}", s, slot.pending_seq, slot.instance));
+    trace_.push_back(
+        fmt::format("half f{} seq {} instance {}", s, slot.pending_seq, slot.instance));
     std::string l = line(slot.pending_seq);
     const std::size_t cut = 1 + rng_() % (l.size() - 2);
     appendText(slotPath(s), l.substr(0, cut));
@@ -156,15 +159,17 @@ class Model {
   // For a copy, it must also have committed some of it: the bytes before its offset are
   // what proves which file is the copy (README: Rotation and delivery).
   bool committedIdentity(const std::string& path, bool with_progress = false) {
-    struct stat st{};
+    struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return false;
     const std::string content = readFile(path);
-    for (const auto& row : db_.rows(fmt::format(
-             "SELECT fingerprint, fingerprint_len, offset FROM files WHERE inode = {}", st.st_ino))) {
+    for (const auto& row : db_.rows(
+             fmt::format("SELECT fingerprint, fingerprint_len, offset FROM files WHERE inode = {}",
+                         st.st_ino))) {
       const auto len = std::stoull(row[1]);
       if (with_progress && std::stoll(row[2]) == 0) continue;
       if (len > content.size()) continue;
-      if (static_cast<std::int64_t>(XXH64(content.data(), len, 0)) == std::stoll(row[0])) return true;
+      if (static_cast<std::int64_t>(XXH64(content.data(), len, 0)) == std::stoll(row[0]))
+        return true;
     }
     return false;
   }
@@ -173,9 +178,11 @@ class Model {
     Slot& slot = slots_[s];
     if (slot.instance < 0 || !slot.pending.empty()) return;
     const std::string to = dir_ / fmt::format("logs/f{}.jsonl.r{}", s, next_name_++);
-    if (!committedIdentity(slotPath(s))) instances_[static_cast<std::size_t>(slot.instance)].optional = true;
-    trace_.push_back(fmt::format("rotate f{} -> {} instance {}{}", s, to.substr(to.rfind('/') + 1),
-                                 slot.instance, instances_[static_cast<std::size_t>(slot.instance)].optional ? " (optional)" : ""));
+    if (!committedIdentity(slotPath(s)))
+      instances_[static_cast<std::size_t>(slot.instance)].optional = true;
+    trace_.push_back(fmt::format(
+        "rotate f{} -> {} instance {}{}", s, to.substr(to.rfind('/') + 1), slot.instance,
+        instances_[static_cast<std::size_t>(slot.instance)].optional ? " (optional)" : ""));
     fs::rename(slotPath(s), to);
     extra_[to] = slot.instance;
     slot.instance = -1;
@@ -185,9 +192,11 @@ class Model {
     Slot& slot = slots_[s];
     if (slot.instance < 0 || !slot.pending.empty()) return;
     const std::string copy = dir_ / fmt::format("logs/f{}.jsonl.c{}", s, next_name_++);
-    if (!committedIdentity(slotPath(s), true)) instances_[static_cast<std::size_t>(slot.instance)].optional = true;
-    trace_.push_back(fmt::format("copytruncate f{} -> {} instance {}{}", s, copy.substr(copy.rfind('/') + 1),
-                                 slot.instance, instances_[static_cast<std::size_t>(slot.instance)].optional ? " (optional)" : ""));
+    if (!committedIdentity(slotPath(s), true))
+      instances_[static_cast<std::size_t>(slot.instance)].optional = true;
+    trace_.push_back(fmt::format(
+        "copytruncate f{} -> {} instance {}{}", s, copy.substr(copy.rfind('/') + 1), slot.instance,
+        instances_[static_cast<std::size_t>(slot.instance)].optional ? " (optional)" : ""));
     fs::copy_file(slotPath(s), copy);
     fs::resize_file(slotPath(s), 0);
     extra_[copy] = slot.instance;
@@ -198,7 +207,8 @@ class Model {
     if (extra_.empty()) return;
     auto it = std::next(extra_.begin(), static_cast<long>(rng_() % extra_.size()));
     instances_[static_cast<std::size_t>(it->second)].optional = true;
-    trace_.push_back(fmt::format("delete {} instance {}", it->first.substr(it->first.rfind('/') + 1), it->second));
+    trace_.push_back(fmt::format("delete {} instance {}",
+                                 it->first.substr(it->first.rfind('/') + 1), it->second));
     fs::remove(it->first);
     extra_.erase(it);
   }
@@ -229,23 +239,34 @@ class Model {
   void step() {
     const int s = static_cast<int>(rng_() % kSlots);
     const int r = static_cast<int>(rng_() % 100);
-    if (r < 28) appendWhole(s);
-    else if (r < 36) appendHalf(s);
-    else if (r < 44) finishHalf(s);
-    else if (r < 52) rotate(s);
-    else if (r < 58) copytruncate(s);
-    else if (r < 62) deleteExtra();
-    else if (r < 65) deleteActive(s);
-    else if (r < 73) kill();
-    else if (r < 84) start();
-    else std::this_thread::sleep_for(std::chrono::milliseconds(1 + rng_() % 25));  // schedule
+    if (r < 28)
+      appendWhole(s);
+    else if (r < 36)
+      appendHalf(s);
+    else if (r < 44)
+      finishHalf(s);
+    else if (r < 52)
+      rotate(s);
+    else if (r < 58)
+      copytruncate(s);
+    else if (r < 62)
+      deleteExtra();
+    else if (r < 65)
+      deleteActive(s);
+    else if (r < 73)
+      kill();
+    else if (r < 84)
+      start();
+    else
+      std::this_thread::sleep_for(std::chrono::milliseconds(1 + rng_() % 25));  // schedule
   }
 
   void finish() {
     for (int s = 0; s < kSlots; ++s) finishHalf(s);
     if (sqtail_) {
       ASSERT_TRUE(waitFor([&] { return handlesSigterm(sqtail_->pid()); }, 10s))
-          << "exited by itself: " << sqtail_->wait(0ms).value_or(-1) << " " << sqtail_->stderrText();
+          << "exited by itself: " << sqtail_->wait(0ms).value_or(-1) << " "
+          << sqtail_->stderrText();
       sqtail_->signal(SIGTERM);
       ASSERT_EQ(sqtail_->wait(10s), 0) << sqtail_->stderrText();
       sqtail_.reset();

@@ -132,7 +132,8 @@ TEST(Pipeline, PartialLineCompletedAcrossARestartIsStoredOnceWhole) {
   {
     Db db(dir / "s.db");
     EXPECT_EQ(db.scalar("SELECT count(*) FROM events"), 1);
-    EXPECT_EQ(db.scalar("SELECT offset FROM files"), static_cast<std::int64_t>(jsonLine("p", 0).size()));
+    EXPECT_EQ(db.scalar("SELECT offset FROM files"),
+              static_cast<std::int64_t>(jsonLine("p", 0).size()));
   }
   appendText(dir / "l/a.jsonl", full.substr(20));
   ASSERT_EQ(runSqtail({"run", "--once", "--db", "s.db", "l/*.jsonl"}, dir.path()), 0);
@@ -163,8 +164,9 @@ TEST(Pipeline, SigtermCommitsWhatIsBufferedAndExitsZeroQuickly) {
 TEST(Pipeline, ReadFromTailSkipsExistingContentOfNewFilesOnly) {
   TempDir dir;
   writeText(dir / "l/a.jsonl", lines("a", 0, 10));
-  auto p = Process::start({"run", "--db", "s.db", "--read-from", "tail", "--flush-interval",
-                           "100ms", "l/*.jsonl"}, dir.path(), dir.path());
+  auto p = Process::start(
+      {"run", "--db", "s.db", "--read-from", "tail", "--flush-interval", "100ms", "l/*.jsonl"},
+      dir.path(), dir.path());
   Db db(dir / "s.db");
   ASSERT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM files") == 1; }, 10s));
   appendText(dir / "l/a.jsonl", lines("a", 10, 12));
@@ -201,8 +203,9 @@ TEST(Pipeline, ABusyFileDoesNotStarveTheOthers) {
   for (int i = 0; i < 40000; ++i) big += jsonLine("big", i);
   writeText(dir / "l/a-big.jsonl", big);  // sorted first: it is read first
   writeText(dir / "l/b-small.jsonl", jsonLine("small", 0) + jsonLine("small", 1));
-  writeText(dir / "c.toml", "read_chunk_bytes = \"4KiB\"\n[[source]]\nname = \"s\"\n"
-                            "paths = [\"l/*.jsonl\"]\n");
+  writeText(dir / "c.toml",
+            "read_chunk_bytes = \"4KiB\"\n[[source]]\nname = \"s\"\n"
+            "paths = [\"l/*.jsonl\"]\n");
   ASSERT_EQ(runSqtail({"run", "--once", "--db", "s.db", "-c", "c.toml"}, dir.path()), 0);
   Db db(dir / "s.db");
   // Round-robin turns of 4 KiB: the small file is read after the big file's first turn,
@@ -217,9 +220,10 @@ TEST(Pipeline, ABusyFileDoesNotStarveTheOthers) {
 
 TEST(Pipeline, LockedDatabasePausesReadingWithinTheBufferAndResumesLosingNothing) {
   TempDir dir;
-  writeText(dir / "c.toml", "max_buffer_bytes = \"4MiB\"\nbatch_max_bytes = \"1MiB\"\n"
-                            "flush_interval = \"100ms\"\n[[source]]\nname = \"s\"\n"
-                            "paths = [\"l/*.jsonl\"]\n");
+  writeText(dir / "c.toml",
+            "max_buffer_bytes = \"4MiB\"\nbatch_max_bytes = \"1MiB\"\n"
+            "flush_interval = \"100ms\"\n[[source]]\nname = \"s\"\n"
+            "paths = [\"l/*.jsonl\"]\n");
   std::filesystem::create_directories(dir / "l");
   auto p = Process::start({"run", "--db", "s.db", "-c", "c.toml"}, dir.path(), dir.path());
   Db db(dir / "s.db");

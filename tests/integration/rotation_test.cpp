@@ -30,10 +30,10 @@ std::string lines(const std::string& tag, int from, int to) {
 
 // Every line tagged `tag` with sequence numbers [0, n) is in events exactly once.
 void expectExactlyOnce(Db& db, const std::string& tag, int n) {
-  auto rows = db.rows(fmt::format(
-      "SELECT json_extract(raw, '$.seq'), count(*) FROM events "
-      "WHERE json_extract(raw, '$.message') LIKE '{} line %' GROUP BY 1 ORDER BY 1",
-      tag));
+  auto rows = db.rows(
+      fmt::format("SELECT json_extract(raw, '$.seq'), count(*) FROM events "
+                  "WHERE json_extract(raw, '$.message') LIKE '{} line %' GROUP BY 1 ORDER BY 1",
+                  tag));
   std::map<int, int> seen;
   for (const auto& r : rows) seen[std::stoi(r[0])] = std::stoi(r[1]);
   int missing = 0, duplicated = 0;
@@ -68,7 +68,8 @@ class Rotation : public ::testing::Test {
     fs::create_directories(dir_ / "logs");
     writeText(dir_ / "c.toml",
               "db = \"s.db\"\nflush_interval = \"100ms\"\nrotate_wait = \"1s\"\n"
-              "[[source]]\nname = \"app\"\npaths = [\"logs/*.jsonl\"]\n" + extra_);
+              "[[source]]\nname = \"app\"\npaths = [\"logs/*.jsonl\"]\n" +
+                  extra_);
   }
   Process start(std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"run", "-c", "c.toml"};
@@ -107,9 +108,13 @@ TEST_F(Rotation, RenameRotationDrainsTheOldInodeWhileItsWriterKeepsWriting) {
   EXPECT_TRUE(waitFor([&] { return !holdsOpen(p.pid(), "app.jsonl.1"); }, 3s));
   expectExactlyOnce(db, "old", 100);
   expectExactlyOnce(db, "new", 40);
-  EXPECT_TRUE(waitFor([&] {
-    return db.scalar("SELECT count(*) FROM files WHERE state = 'rotated' AND path LIKE '%.jsonl.1'") == 1;
-  }, 5s));
+  EXPECT_TRUE(waitFor(
+      [&] {
+        return db.scalar(
+                   "SELECT count(*) FROM files WHERE state = 'rotated' AND path LIKE "
+                   "'%.jsonl.1'") == 1;
+      },
+      5s));
   p.signal(SIGTERM);
   EXPECT_EQ(p.wait(5s), 0);
 }
@@ -200,7 +205,8 @@ TEST_F(Rotation, DeletedWhileOpenIsDrainedThenClosed) {
   ASSERT_TRUE(waitFor([&] { return countTag(db, "d") == 25; }, 10s)) << p.stderrText();
   EXPECT_TRUE(waitFor([&] { return !holdsOpen(p.pid(), "app.jsonl"); }, 3s))
       << "a deleted file was held open past rotate_wait";
-  EXPECT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM files WHERE state = 'deleted'") == 1; }, 5s));
+  EXPECT_TRUE(waitFor(
+      [&] { return db.scalar("SELECT count(*) FROM files WHERE state = 'deleted'") == 1; }, 5s));
   p.signal(SIGTERM);
   EXPECT_EQ(p.wait(5s), 0);
 }
@@ -218,7 +224,7 @@ TEST_F(Rotation, ReusedInodeWithOtherContentIsANewFile) {
   // The file system usually hands the freed inode to the next file created.
   const std::string b = dir_ / "logs/b.jsonl";
   writeText(b, lines("second", 0, 25));
-  struct stat st{};
+  struct stat st {};
   ::stat(b.c_str(), &st);
   RecordProperty("inode_reused", st.st_ino == old_inode ? "yes" : "no");
   ASSERT_EQ(once(), 0);
@@ -229,7 +235,10 @@ TEST_F(Rotation, ReusedInodeWithOtherContentIsANewFile) {
 
 TEST_F(Rotation, TinyFilesAndIdenticalHeadersAreSeparateFiles) {
   std::string header;
-  for (int i = 0; i < 20; ++i) header += R"({"level":"info","message":"same header line, long enough to fill the fingerprint"})" "\n";
+  for (int i = 0; i < 20; ++i)
+    header +=
+        R"({"level":"info","message":"same header line, long enough to fill the fingerprint"})"
+        "\n";
   writeText(dir_ / "logs/x.jsonl", header + lines("x", 0, 5));
   writeText(dir_ / "logs/y.jsonl", header + lines("y", 0, 7));
   writeText(dir_ / "logs/tiny.jsonl", "{\"a\":1}\n");
@@ -254,9 +263,10 @@ TEST_F(Rotation, SymlinksAreTrackedOnceAndOnlyInsideTheRootsByDefault) {
   expectExactlyOnce(db, "r", 5);
   EXPECT_EQ(countTag(db, "o"), 0) << "followed a link out of the roots by default";
 
-  writeText(dir_ / "c.toml", "db = \"s.db\"\nfollow_symlinks = true\nflush_interval = \"100ms\"\n"
-                             "rotate_wait = \"1s\"\n[[source]]\nname = \"app\"\n"
-                             "paths = [\"logs/*.jsonl\"]\n");
+  writeText(dir_ / "c.toml",
+            "db = \"s.db\"\nfollow_symlinks = true\nflush_interval = \"100ms\"\n"
+            "rotate_wait = \"1s\"\n[[source]]\nname = \"app\"\n"
+            "paths = [\"logs/*.jsonl\"]\n");
   auto p = start();
   ASSERT_TRUE(waitFor([&] { return countTag(db, "o") == 4; }, 10s)) << p.stderrText();
   appendText(dir_ / "outside/o.jsonl", lines("o", 4, 6));  // seen through the target's dir
@@ -288,8 +298,9 @@ TEST_F(Rotation, AtomicReplaceIsANewFile) {
 }
 
 TEST_F(Rotation, DirectoriesBeyondTheWatchLimitArePolledAndNothingIsMissed) {
-  writeText(dir_ / "c.toml", "db = \"s.db\"\nflush_interval = \"100ms\"\npoll_interval = \"200ms\"\n"
-                             "[[source]]\nname = \"app\"\npaths = [\"logs/**/*.jsonl\"]\n");
+  writeText(dir_ / "c.toml",
+            "db = \"s.db\"\nflush_interval = \"100ms\"\npoll_interval = \"200ms\"\n"
+            "[[source]]\nname = \"app\"\npaths = [\"logs/**/*.jsonl\"]\n");
   fs::create_directories(dir_ / "logs/a/b");
   setenv("SQTAIL_FAULT_MAX_WATCHES", "1", 1);
   auto p = start();
@@ -323,14 +334,16 @@ TEST_F(Rotation, BadLinesAreRejectsAndBomCrlfAndEmptyLinesAreHandled) {
     garbage += c == '\n' ? '\x0b' : c;  // no newline inside: two 20 kB lines
   }
   writeText(dir_ / "logs/garbage.jsonl", garbage + "\n" + garbage + "\n");
-  writeText(dir_ / "c.toml", "db = \"s.db\"\nmax_line_bytes = \"2KiB\"\nread_chunk_bytes = \"4KiB\"\n"
-                             "[[source]]\nname = \"app\"\npaths = [\"logs/*.jsonl\"]\n");
+  writeText(dir_ / "c.toml",
+            "db = \"s.db\"\nmax_line_bytes = \"2KiB\"\nread_chunk_bytes = \"4KiB\"\n"
+            "[[source]]\nname = \"app\"\npaths = [\"logs/*.jsonl\"]\n");
   ASSERT_EQ(once(), 0);
   Db db(dir_ / "s.db");
   expectExactlyOnce(db, "bad", 3);
   EXPECT_EQ(db.scalar("SELECT count(*) FROM rejects WHERE reason = 'nul_byte'"), 1);
   EXPECT_EQ(db.scalar("SELECT count(*) FROM rejects WHERE reason = 'line_too_long'"), 3);
-  EXPECT_EQ(db.scalar("SELECT length(snippet) FROM rejects WHERE reason = 'line_too_long' LIMIT 1"), 256);
+  EXPECT_EQ(db.scalar("SELECT length(snippet) FROM rejects WHERE reason = 'line_too_long' LIMIT 1"),
+            256);
   EXPECT_EQ(db.scalar("SELECT count(*) FROM events WHERE raw LIKE '%' || char(13) || '%'"), 0);
   EXPECT_EQ(db.scalar("SELECT line_no FROM events WHERE json_extract(raw, '$.seq') = 2"), 7);
 }
@@ -339,11 +352,12 @@ TEST_F(Rotation, BadLinesAreRejectsAndBomCrlfAndEmptyLinesAreHandled) {
 class Logrotate : public Rotation, public ::testing::WithParamInterface<std::string> {};
 
 TEST_P(Logrotate, RealLogrotateAgainstAFastWriter) {
-  if (system("command -v logrotate >/dev/null 2>&1") != 0) GTEST_SKIP() << "logrotate is not installed";
+  if (system("command -v logrotate >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "logrotate is not installed";
   const std::string mode = GetParam();
   const std::string app = dir_ / "logs/app.jsonl";
-  writeText(dir_ / "lr.conf", fmt::format("{} {{\n  rotate 50\n  {}\n  missingok\n  nocompress\n}}\n",
-                                          app, mode));
+  writeText(dir_ / "lr.conf",
+            fmt::format("{} {{\n  rotate 50\n  {}\n  missingok\n  nocompress\n}}\n", app, mode));
   std::atomic<bool> stop{false};
   std::atomic<int> written{0};
   writeText(app, "");
@@ -378,7 +392,9 @@ TEST_P(Logrotate, RealLogrotateAgainstAFastWriter) {
     const int before = written;
     ASSERT_TRUE(waitFor([&] { return written > before + 2000; }, 20s));
     ASSERT_EQ(system(fmt::format("logrotate -f -s '{}' '{}' 2>>'{}'", dir_ / "lr.state",
-                                 dir_ / "lr.conf", dir_ / "lr.err").c_str()), 0)
+                                 dir_ / "lr.conf", dir_ / "lr.err")
+                         .c_str()),
+              0)
         << readFile(dir_ / "lr.err");
   }
   stop = true;
@@ -390,7 +406,8 @@ TEST_P(Logrotate, RealLogrotateAgainstAFastWriter) {
   ASSERT_EQ(p.wait(5s), 0) << p.stderrText();
   ASSERT_EQ(once(), 0);
   auto dup = db.scalar(
-      "SELECT count(*) FROM (SELECT json_extract(raw, '$.seq') s FROM events GROUP BY s HAVING count(*) > 1)");
+      "SELECT count(*) FROM (SELECT json_extract(raw, '$.seq') s FROM events GROUP BY s HAVING "
+      "count(*) > 1)");
   EXPECT_EQ(dup, 0) << "duplicates";
   const auto got = db.scalar("SELECT count(DISTINCT json_extract(raw, '$.seq')) FROM events");
   RecordProperty("written", n);
@@ -401,13 +418,15 @@ TEST_P(Logrotate, RealLogrotateAgainstAFastWriter) {
     // copytruncate loses what the writer appends between logrotate's copy and its truncate:
     // no tailer can read bytes that no file holds any more. Report it; lose nothing else.
     // What is missing must be whole runs, at most one per rotation (the window).
-    auto seqs = db.rows("SELECT DISTINCT json_extract(raw, '$.seq') + 0 AS s FROM events ORDER BY s");
+    auto seqs =
+        db.rows("SELECT DISTINCT json_extract(raw, '$.seq') + 0 AS s FROM events ORDER BY s");
     int gaps = 0;
     for (std::size_t i = 1; i < seqs.size(); ++i) {
       if (std::stoll(seqs[i][0]) != std::stoll(seqs[i - 1][0]) + 1) ++gaps;
     }
     EXPECT_LE(gaps, 5) << "lines lost outside logrotate's copy-to-truncate windows";
-    fmt::print("copytruncate: {} written, {} stored, {} lost in logrotate's window\n", n, got, n - got);
+    fmt::print("copytruncate: {} written, {} stored, {} lost in logrotate's window\n", n, got,
+               n - got);
   }
 }
 

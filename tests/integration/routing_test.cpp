@@ -89,7 +89,9 @@ const char* kCategoryConfig =
     "[sink.files.cat]\ndir = \"out\"\npath = \"{date}/{category}.jsonl\"\n"
     "[[route]]\nname = \"all\"\nto = [\"files:cat\"]\n";
 
-std::int64_t committedBytes(Db& db) { return db.scalar("SELECT coalesce(sum(offset), 0) FROM files"); }
+std::int64_t committedBytes(Db& db) {
+  return db.scalar("SELECT coalesce(sum(offset), 0) FROM files");
+}
 
 std::int64_t sourceBytes(const TempDir& dir) {
   std::int64_t total = 0;
@@ -127,7 +129,8 @@ TEST(Routing, FortyEightCategoriesFromEightFilesUnderAThirtyTwoDescriptorLimit) 
         auto r = http.Get("/metrics");
         if (!r || r->status != 200) return false;
         metrics = r->body;
-        return metricSample(metrics, "sqtail_output_lines_total{sink=\"files:cat\"}") == kLines * kSources;
+        return metricSample(metrics, "sqtail_output_lines_total{sink=\"files:cat\"}") ==
+               kLines * kSources;
       },
       30s))
       << metrics;
@@ -139,12 +142,15 @@ TEST(Routing, FortyEightCategoriesFromEightFilesUnderAThirtyTwoDescriptorLimit) 
   EXPECT_EQ(db.scalar("SELECT sum(lines) FROM stats_minute"), kLines * kSources)
       << "rollups count every line read";
   // 48 files to write with ~32 descriptors, most taken by sqtail itself: the pool evicted.
-  const double evictions = metricSample(metrics, "sqtail_output_file_evictions_total{sink=\"files:cat\"}");
+  const double evictions =
+      metricSample(metrics, "sqtail_output_file_evictions_total{sink=\"files:cat\"}");
   const double emfile =
       metricSample(metrics, "sqtail_output_file_emfile_recoveries_total{sink=\"files:cat\"}");
   EXPECT_GT(evictions + emfile, 0) << metrics;
-  EXPECT_EQ(metricSample(metrics, "sqtail_output_lines_total{sink=\"files:cat\"}"), kLines * kSources);
-  EXPECT_EQ(metricSample(metrics, "sqtail_commit_failures_total{sink=\"sqlite\"}"), 0) << p.stderrText();
+  EXPECT_EQ(metricSample(metrics, "sqtail_output_lines_total{sink=\"files:cat\"}"),
+            kLines * kSources);
+  EXPECT_EQ(metricSample(metrics, "sqtail_commit_failures_total{sink=\"sqlite\"}"), 0)
+      << p.stderrText();
   EXPECT_EQ(p.stderrText().find("Too many open files"), std::string::npos) << p.stderrText();
 }
 
@@ -207,7 +213,8 @@ TEST(Routing, ErrorsGoToSqliteAndTheirFileLongBeforeFlushInterval) {
   ASSERT_TRUE(waitFor(
       [&] { return db.scalar("SELECT count(*) FROM events WHERE level = 'error'") == 2; }, 20s))
       << p.stderrText();
-  EXPECT_EQ(readFile(dir / "out/error.jsonl"), jsonLine("a", 0, "error") + jsonLine("a", 51, "error"));
+  EXPECT_EQ(readFile(dir / "out/error.jsonl"),
+            jsonLine("a", 0, "error") + jsonLine("a", 51, "error"));
   // The lines before it in the same file went with it: per-file order is kept.
   EXPECT_EQ(db.scalar("SELECT count(*) FROM events"), 52);
   EXPECT_FALSE(fs::exists(dir / "out/info.jsonl")) << "info lines are not routed to the file";
@@ -272,15 +279,19 @@ TEST(Routing, CategoryFromAStackTraceRoutesErrorsByModule) {
             "[[route]]\nmatch = { level = \"error\" }\nto = [\"sqlite\", \"files:mod\"]\n");
   auto stack = [](const std::string& module) {
     return "Error: boom\\n    at handler (/app/node_modules/express/lib/router.js:10:3)\\n"
-           "    at run (/app/src/" + module + ".js:42:7)\\n    at main (/app/src/main.js:1:1)";
+           "    at run (/app/src/" +
+           module + ".js:42:7)\\n    at main (/app/src/main.js:1:1)";
   };
   std::string text;
   for (int i = 0; i < 300; ++i) {
     const std::string module = i % 3 == 0 ? "billing" : "engine";
-    text += fmt::format(R"({{"ts":"2026-11-22T10:00:00Z","level":"error","msg":"m{}","err":{{"stack":"{}"}}}})"
-                        "\n", i, stack(module));
+    text += fmt::format(
+        R"({{"ts":"2026-11-22T10:00:00Z","level":"error","msg":"m{}","err":{{"stack":"{}"}}}})"
+        "\n",
+        i, stack(module));
   }
-  text += R"({"ts":"2026-11-22T10:00:00Z","level":"error","category":"given","msg":"x"})" "\n";
+  text += R"({"ts":"2026-11-22T10:00:00Z","level":"error","category":"given","msg":"x"})"
+          "\n";
   writeText(dir / "l/a.jsonl", text);
   auto p = Process::start({"run", "-c", "c.toml"}, dir.path(), dir.path());
   const int port = httpPort(p);

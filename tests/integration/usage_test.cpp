@@ -47,7 +47,8 @@ class Usage : public ::testing::Test {
  protected:
   void SetUp() override {
     writeText(dir_ / "cc.toml", fmt::format("[[source]]\npreset = \"claude-code\"\n"
-                                            "paths = [\"{}/projects/**/*.jsonl\"]\n", corpus_));
+                                            "paths = [\"{}/projects/**/*.jsonl\"]\n",
+                                            corpus_));
     ASSERT_EQ(runSqtail({"run", "--once", "--db", "u.db", "-c", "cc.toml"}, dir_.path()), 0);
   }
   std::string report(std::vector<std::string> args) {
@@ -71,8 +72,8 @@ TEST_F(Usage, ByDayAndModelInUtcAndTokyo) {
 }
 
 TEST_F(Usage, ByDayWeekAndSession) {
-  expectSameReport(report({"--by", "day", "--timezone", "UTC"}), expected("expected_by_day_utc.csv"),
-                   "day");
+  expectSameReport(report({"--by", "day", "--timezone", "UTC"}),
+                   expected("expected_by_day_utc.csv"), "day");
   expectSameReport(report({"--by", "week", "--timezone", "UTC"}),
                    expected("expected_by_week_utc.csv"), "week");
   expectSameReport(report({"--by", "session", "--timezone", "UTC"}),
@@ -99,15 +100,17 @@ TEST(UsageTies, ThePathThatSortsFirstWinsWhateverWasReadFirst) {
         "\n",
         ts);
   };
-  writeText(dir / "cc.toml", "[[source]]\npreset = \"claude-code\"\n"
-                             "paths = [\"projects/**/*.jsonl\"]\n");
+  writeText(dir / "cc.toml",
+            "[[source]]\npreset = \"claude-code\"\n"
+            "paths = [\"projects/**/*.jsonl\"]\n");
   writeText(dir / "projects/p/b.jsonl", entry("2026-01-02T10:00:00.000Z"));
   ASSERT_EQ(runSqtail({"run", "--once", "--db", "u.db", "-c", "cc.toml"}, dir.path()), 0);
   writeText(dir / "projects/p/a.jsonl", entry("2026-01-01T10:00:00.000Z"));
   ASSERT_EQ(runSqtail({"run", "--once", "--db", "u.db", "-c", "cc.toml"}, dir.path()), 0);
   Db db(dir / "u.db");
   EXPECT_EQ(db.scalar("SELECT count(*) FROM usage"), 1);
-  EXPECT_EQ(db.scalar("SELECT ts FROM usage"), 1767261600000) << "2026-01-01T10:00:00Z, from a.jsonl";
+  EXPECT_EQ(db.scalar("SELECT ts FROM usage"), 1767261600000)
+      << "2026-01-01T10:00:00Z, from a.jsonl";
   // And a replay of the other copy changes nothing.
   appendText(dir / "projects/p/b.jsonl", entry("2026-01-03T10:00:00.000Z"));
   ASSERT_EQ(runSqtail({"run", "--once", "--db", "u.db", "-c", "cc.toml"}, dir.path()), 0);

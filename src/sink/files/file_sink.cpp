@@ -30,8 +30,8 @@ bool isSafeRelativePath(std::string_view rel_path) {
 
 FileSink::FileSink(Settings settings)
     : settings_(std::move(settings)),
-      pool_(settings_.dir, HandlePool::Options{settings_.max_open_files, settings_.handle_idle,
-                                              settings_.sync}) {}
+      pool_(settings_.dir,
+            HandlePool::Options{settings_.max_open_files, settings_.handle_idle, settings_.sync}) {}
 
 std::string FileSink::fullPath(std::string_view rel_path) const {
   std::string path = settings_.dir.string();

@@ -55,8 +55,7 @@ tl::expected<HandlePool::Handle, std::string> HandlePool::acquire(std::string_vi
     if (fd) {
       auto st = sys::fstat(fd->get());
       if (!st) return tl::unexpected(withPath(st.error(), path));
-      lru_.push_front(
-          Entry{std::string(rel_path), std::move(*fd), now, st->st_dev, options_.sync});
+      lru_.push_front(Entry{std::string(rel_path), std::move(*fd), now, st->st_dev, options_.sync});
       index_.emplace(lru_.front().rel_path, lru_.begin());
       ++counters_.opens;
       counters_.open_now = lru_.size();

@@ -145,9 +145,9 @@ tl::expected<void, DbError> migrate(sqlite3* db) {
                                   kMigrations[static_cast<std::size_t>(v)], v + 1);
     if (auto r = exec(db, sql.c_str()); !r) {
       exec(db, "ROLLBACK");
-      return tl::unexpected(DbError{r.error().code, "migrating the schema to version " +
-                                                        std::to_string(v + 1) + ": " +
-                                                        r.error().message});
+      return tl::unexpected(DbError{
+          r.error().code,
+          "migrating the schema to version " + std::to_string(v + 1) + ": " + r.error().message});
     }
   }
   return {};
@@ -175,9 +175,9 @@ tl::expected<std::unique_ptr<SqliteSink>, DbError> SqliteSink::open(
     return tl::unexpected(std::move(e));
   };
   // page_size and auto_vacuum only take effect before the first table exists.
-  for (const char* pragma : {"PRAGMA page_size = 16384", "PRAGMA auto_vacuum = INCREMENTAL",
-                             "PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL",
-                             "PRAGMA temp_store = MEMORY"}) {
+  for (const char* pragma :
+       {"PRAGMA page_size = 16384", "PRAGMA auto_vacuum = INCREMENTAL", "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = NORMAL", "PRAGMA temp_store = MEMORY"}) {
     if (auto r = exec(db, pragma); !r) return fail(r.error());
   }
   if (auto r = migrate(db); !r) return fail(r.error());
@@ -271,8 +271,7 @@ tl::expected<std::vector<StoredFile>, DbError> SqliteSink::loadFiles() {
 tl::expected<std::vector<OutputLength>, DbError> SqliteSink::loadOutputLengths() {
   std::vector<OutputLength> out;
   sqlite3_stmt* st = nullptr;
-  int rc = sqlite3_prepare_v2(db_, "SELECT sink, path, length FROM output_files", -1, &st,
-                              nullptr);
+  int rc = sqlite3_prepare_v2(db_, "SELECT sink, path, length FROM output_files", -1, &st, nullptr);
   if (rc != SQLITE_OK) return tl::unexpected(dbError(db_, rc, "loading output lengths"));
   while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
     auto text = [&](int c) {

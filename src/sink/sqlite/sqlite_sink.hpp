@@ -73,8 +73,7 @@ class SqliteSink {
  private:
   struct Statements;
   SqliteSink(sqlite3* db, std::unique_ptr<Statements> stmts);
-  tl::expected<void, DbError> commitOnce(const Batch& batch,
-                                         std::span<const OutputLength> outputs);
+  tl::expected<void, DbError> commitOnce(const Batch& batch, std::span<const OutputLength> outputs);
   tl::expected<void, DbError> upsertOutputs(std::span<const OutputLength> outputs);
 
   sqlite3* db_;

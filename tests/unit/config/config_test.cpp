@@ -329,8 +329,8 @@ read_from = "tail"
   const Source& a = config.sources[0];
   EXPECT_EQ(a.name, "claude-code");
   EXPECT_EQ(a.usage, "claude-code");
-  EXPECT_EQ(a.paths, (std::vector<std::string>{"/cfg/a/projects/**/*.jsonl",
-                                               "/cfg/b/projects/**/*.jsonl"}));
+  EXPECT_EQ(a.paths,
+            (std::vector<std::string>{"/cfg/a/projects/**/*.jsonl", "/cfg/b/projects/**/*.jsonl"}));
   EXPECT_EQ(a.fields.ts, (std::vector<std::string>{"/timestamp"}));
   EXPECT_EQ(a.fields.category, (std::vector<std::string>{"/type"}));
   const Source& b = config.sources[1];

@@ -53,31 +53,32 @@ TEST(Router, WithoutRoutesEverythingGoesToTheDefaults) {
 }
 
 TEST(Router, FirstMatchWinsUnlessItContinues) {
-  Router router(load("[[route]]\nname = \"e\"\nmatch = { level = [\"error\", \"fatal\"] }\n"
-                     "to = [\"files:err\"]\ncontinue = true\n"
-                     "[[route]]\nname = \"eng\"\nmatch = { category = { prefix = \"engine\" } }\n"
-                     "to = [\"files:cat\"]\n"
-                     "[[route]]\nname = \"rest\"\nto = [\"sqlite\"]\n"));
+  Router router(
+      load("[[route]]\nname = \"e\"\nmatch = { level = [\"error\", \"fatal\"] }\n"
+           "to = [\"files:err\"]\ncontinue = true\n"
+           "[[route]]\nname = \"eng\"\nmatch = { category = { prefix = \"engine\" } }\n"
+           "to = [\"files:cat\"]\n"
+           "[[route]]\nname = \"rest\"\nto = [\"sqlite\"]\n"));
   EXPECT_EQ(routeLine(router, R"({"level":"error","category":"engine.io"})").to, kErr | kCat);
   EXPECT_EQ(routeLine(router, R"({"level":"error","category":"web"})").to, kErr | kSqlite);
   EXPECT_EQ(routeLine(router, R"({"level":"info","category":"engine"})").to, kCat);
   EXPECT_EQ(routeLine(router, R"({"level":"info"})").to, kSqlite) << "no category: no prefix";
-  EXPECT_EQ(routeLine(router, R"({"level":"info","category":"web"})").routes,
-            std::vector<int>{2});
+  EXPECT_EQ(routeLine(router, R"({"level":"info","category":"web"})").routes, std::vector<int>{2});
 }
 
 TEST(Router, NoMatchGoesToRoutingDefault) {
-  Router router(load("[routing]\ndefault = [\"stdout\", \"files:cat\"]\n"
-                     "[[route]]\nmatch = { source = \"other\" }\nto = [\"sqlite\"]\n"));
+  Router router(
+      load("[routing]\ndefault = [\"stdout\", \"files:cat\"]\n"
+           "[[route]]\nmatch = { source = \"other\" }\nto = [\"sqlite\"]\n"));
   EXPECT_EQ(routeLine(router, R"({"level":"info"})").to, kStdout | kCat);
   EXPECT_EQ(routeLine(router, R"({"level":"info"})", "other").to, kSqlite);
 }
 
 TEST(Router, PointerConditionsEqualsOneOfAndRe2) {
-  Router router(load(
-      "[[route]]\nmatch = { \"/ctx/user\" = { regex = \"^bot-[0-9]+$\" }, \"/code\" = "
-      "[\"500\", \"503\"] }\nto = [\"files:err\"]\n"
-      "[[route]]\nmatch = { \"/ctx/user\" = { equals = \"root\" } }\nto = [\"stdout\"]\n"));
+  Router router(
+      load("[[route]]\nmatch = { \"/ctx/user\" = { regex = \"^bot-[0-9]+$\" }, \"/code\" = "
+           "[\"500\", \"503\"] }\nto = [\"files:err\"]\n"
+           "[[route]]\nmatch = { \"/ctx/user\" = { equals = \"root\" } }\nto = [\"stdout\"]\n"));
   EXPECT_EQ(router.pointers().size(), 2u);
   EXPECT_EQ(routeLine(router, R"({"ctx":{"user":"bot-17"},"code":503})").to, kErr)
       << "numbers compare as their JSON text";
@@ -89,9 +90,10 @@ TEST(Router, PointerConditionsEqualsOneOfAndRe2) {
 }
 
 TEST(Router, RoutePriorityOverridesTheLevel) {
-  Router router(load("[routing]\npriorities = { info = 5 }\n"
-                     "[[route]]\nmatch = { category = \"audit\" }\nto = [\"sqlite\"]\n"
-                     "priority = 10\n"));
+  Router router(
+      load("[routing]\npriorities = { info = 5 }\n"
+           "[[route]]\nmatch = { category = \"audit\" }\nto = [\"sqlite\"]\n"
+           "priority = 10\n"));
   EXPECT_EQ(routeLine(router, R"({"level":"debug","category":"audit"})").priority, 10);
   EXPECT_EQ(routeLine(router, R"({"level":"info","category":"x"})").priority, 5);
   EXPECT_EQ(routeLine(router, R"({"level":"error","category":"x"})").priority, 1)

@@ -109,16 +109,16 @@ TEST(LineReader, QuantumBoundsATurnButNotALine) {
   std::vector<std::string> got;
   for (;;) {
     ++turns;
-    auto turn = reader.readTurn(f.fd(), pos, [&](const LineReader::Line& l) {
-      got.emplace_back(l.text);
-    });
+    auto turn =
+        reader.readTurn(f.fd(), pos, [&](const LineReader::Line& l) { got.emplace_back(l.text); });
     ASSERT_TRUE(turn.has_value());
     EXPECT_LE(turn->bytes_consumed, 4096);
     if (!turn->more) break;
   }
   EXPECT_GT(turns, 3);
   ASSERT_EQ(got.size(), 2000u);
-  for (int i = 0; i < 2000; ++i) ASSERT_EQ(got[static_cast<std::size_t>(i)], "line-" + std::to_string(i));
+  for (int i = 0; i < 2000; ++i)
+    ASSERT_EQ(got[static_cast<std::size_t>(i)], "line-" + std::to_string(i));
 }
 
 TEST(LineReader, LineLongerThanQuantumButUnderMaxIsWhole) {

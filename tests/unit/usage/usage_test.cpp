@@ -14,9 +14,9 @@
 
 #include <fmt/core.h>
 
+#include "config/presets.hpp"
 #include "parse/extractor.hpp"
 #include "sink/sqlite/usage_sql.hpp"
-#include "config/presets.hpp"
 
 namespace sqtail::usage {
 namespace {
@@ -408,7 +408,8 @@ TEST(UsagePaths, ClaudeProjectGlobs) {
   EXPECT_EQ(config::claudeProjectGlobs(nullptr, "/home/u"),
             (std::vector<std::string>{"/home/u/.config/claude/projects/**/*.jsonl",
                                       "/home/u/.claude/projects/**/*.jsonl"}));
-  EXPECT_EQ(config::claudeProjectGlobs("  ", "/home/u"), config::claudeProjectGlobs(nullptr, "/home/u"));
+  EXPECT_EQ(config::claudeProjectGlobs("  ", "/home/u"),
+            config::claudeProjectGlobs(nullptr, "/home/u"));
   EXPECT_EQ(config::claudeProjectGlobs("/a, /b/ ,,/a", "/home/u"),
             (std::vector<std::string>{"/a/projects/**/*.jsonl", "/b/projects/**/*.jsonl"}));
 }
