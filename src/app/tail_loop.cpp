@@ -455,8 +455,8 @@ void TailLoop::enqueue(File& f) {
 // flush_interval (commits wait for the batch deadline anyway).
 constexpr auto kCoalesceWindow = std::chrono::milliseconds(50);
 
-void TailLoop::defer(File& f) {
-  if (f.seen_at == Clock::time_point{}) f.seen_at = Clock::now();
+void TailLoop::defer(File& f, Clock::time_point seen) {
+  if (f.seen_at == Clock::time_point{}) f.seen_at = seen;
   if (f.queued || f.pending || f.closed) return;
   f.pending = true;
   pending_.push_back(&f);
@@ -473,6 +473,45 @@ void TailLoop::releasePending() {
   }
   pending_.clear();
   coalesce_at_ = {};
+  if (!inotify_armed_) {
+    // What was written meanwhile has waited a window already: read it now too.
+    armInotify(true);
+    drainInotify();
+  }
+}
+
+void TailLoop::armInotify(bool armed) {
+  if (!inotify_ || inotify_armed_ == armed) return;
+  // Removed, not modified to an empty mask: a registered descriptor's every event still
+  // wakes the waiting thread (to find nothing and sleep again) on the kernels tried.
+  if (armed) {
+    addToEpoll(epoll_.get(), inotify_->fd());
+  } else {
+    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, inotify_->fd(), nullptr);
+  }
+  inotify_armed_ = armed;
+  if (!armed) disarmed_at_ = Clock::now();
+}
+
+void TailLoop::drainInotify() {
+  // Events queued while disarmed are taken as reported when the window opened.
+  const bool backlog = disarmed_at_ != Clock::time_point{};
+  inotify_->drain([&](const watch::Event& ev) { onInotify(ev); });
+  // A MOVED_FROM without its MOVED_TO left the watched tree.
+  moved_from_.clear();
+  untracked_moves_.clear();
+  disarmed_at_ = {};
+  if (backlog) {
+    for (File* f : pending_) {
+      f->pending = false;
+      enqueue(*f);
+    }
+    pending_.clear();
+    coalesce_at_ = {};
+  } else if (coalesce_at_ != Clock::time_point{}) {
+    // Files wait for the window to close: until then, more writes need not wake us.
+    armInotify(false);
+  }
 }
 
 void TailLoop::markDirty(File& f) {
@@ -705,11 +744,13 @@ void TailLoop::onLine(File& f, const tail::LineReader::Line& line) {
       f.lines_added++;
       f.last_event_ts = std::max(f.last_event_ts, added.ts_ms);
       if (added.high_priority) {
-        // Committed within priority_flush of its write: seal early enough for the commit (as
-        // long as recent ones took) to finish in time.
+        // Committed within priority_flush of its write: seal early enough for a commit in
+        // progress ahead of it and its own (each as long as recent ones took) to finish in
+        // time, with a tenth of priority_flush to spare for wake-ups and scheduling.
         const auto commit = std::chrono::microseconds(counters_.commit_us_recent.load());
         const auto seen = turn_seen_at_ == Clock::time_point{} ? Clock::now() : turn_seen_at_;
-        const auto due = seen + config_.routing.priority_flush - commit;
+        const auto flush = config_.routing.priority_flush;
+        const auto due = seen + flush - flush / 10 - 2 * commit;
         if (batch_deadline_ == Clock::time_point{} || due < batch_deadline_) batch_deadline_ = due;
       }
       break;
@@ -810,7 +851,7 @@ void TailLoop::onInotify(const watch::Event& ev) {
     if (auto it = by_path_.find(path); it != by_path_.end()) {
       File& f = *it->second;
       if (f.detached) f.close_at = Clock::now() + config_.rotate_wait;
-      defer(f);
+      defer(f, disarmed_at_ != Clock::time_point{} ? disarmed_at_ : Clock::now());
     }
   }
   // inotify names paths, not files: by the time an event is read, the name may belong to a
@@ -1007,10 +1048,7 @@ void TailLoop::run() {
       } else if (fd == handoff_.wakeFd()) {
         handoff_.clearWake();
       } else if (inotify_ && fd == inotify_->fd()) {
-        inotify_->drain([&](const watch::Event& ev) { onInotify(ev); });
-        // A MOVED_FROM without its MOVED_TO left the watched tree.
-        moved_from_.clear();
-        untracked_moves_.clear();
+        drainInotify();
       }
     }
     if (stopping_) {

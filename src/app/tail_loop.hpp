@@ -159,8 +159,16 @@ class TailLoop {
   // window instead of one per write (a logger writing line by line).
   std::vector<File*> pending_;
   Clock::time_point coalesce_at_{};
-  void defer(File& f);
+  // While a window is open the inotify descriptor is left out of epoll: a writer's every
+  // line would wake the thread only to defer a file already deferred. Events that queue
+  // meanwhile are read when the window closes, as reported at the window's start (the
+  // earliest they can have happened: a priority deadline counts from it).
+  bool inotify_armed_ = true;
+  Clock::time_point disarmed_at_{};
+  void defer(File& f, Clock::time_point seen);
   void releasePending();
+  void armInotify(bool armed);
+  void drainInotify();
   std::vector<File*> dirty_;
   std::vector<std::int64_t> closing_;  // ids closed but still owed a checkpoint
   std::map<std::pair<std::uint64_t, std::uint64_t>, File*> by_inode_;
