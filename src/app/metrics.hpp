@@ -17,8 +17,9 @@ struct TailMetrics {                                                     // tail
   std::vector<obs::Counter> lines_read, bytes_read, rotated, truncated;  // per source index
   std::vector<obs::Counter> stack_hits, stack_misses;                    // per source index
   std::vector<obs::Gauge> files_tracked;                                 // per source index
+  std::vector<obs::Counter> open_errors, read_errors;                    // per source index
   std::array<obs::Counter, parse::kRejectReasonCount> rejects;           // per reason
-  obs::Gauge deleted_bytes, inotify_watches, buffered;
+  obs::Gauge deleted_bytes, inotify_watches, buffered, files_failing;
   obs::Counter inotify_overflows, polling_fallbacks, backpressure_us;
   obs::Health* health = nullptr;
   obs::Registry* registry = nullptr;  // null in tests: handles write to a scratch cell
@@ -28,11 +29,13 @@ struct TailMetrics {                                                     // tail
     lines_read.clear(), bytes_read.clear(), rotated.clear(), truncated.clear();
     stack_hits.clear(), stack_misses.clear();
     files_tracked.clear();
+    open_errors.clear(), read_errors.clear();
     for (const auto& src : config.sources) {
       if (registry == nullptr) {
         lines_read.emplace_back(), bytes_read.emplace_back(), rotated.emplace_back();
         truncated.emplace_back(), files_tracked.emplace_back();
         stack_hits.emplace_back(), stack_misses.emplace_back();
+        open_errors.emplace_back(), read_errors.emplace_back();
         continue;
       }
       lines_read.push_back(registry->counter(obs::MetricId::kLinesRead, {src.name}));
@@ -42,6 +45,8 @@ struct TailMetrics {                                                     // tail
       stack_hits.push_back(registry->counter(obs::MetricId::kStackCacheHits, {src.name}));
       stack_misses.push_back(registry->counter(obs::MetricId::kStackCacheMisses, {src.name}));
       files_tracked.push_back(registry->gauge(obs::MetricId::kFilesTracked, {src.name}));
+      open_errors.push_back(registry->counter(obs::MetricId::kFileErrors, {src.name, "open"}));
+      read_errors.push_back(registry->counter(obs::MetricId::kFileErrors, {src.name, "read"}));
     }
   }
 
@@ -57,6 +62,7 @@ struct TailMetrics {                                                     // tail
     m.deleted_bytes = registry.gauge(obs::MetricId::kDeletedFileBytes);
     m.inotify_watches = registry.gauge(obs::MetricId::kInotifyWatches);
     m.buffered = registry.gauge(obs::MetricId::kBufferedBytes);
+    m.files_failing = registry.gauge(obs::MetricId::kFilesFailing);
     m.inotify_overflows = registry.counter(obs::MetricId::kInotifyOverflows);
     m.polling_fallbacks = registry.counter(obs::MetricId::kPollingFallbacks);
     m.backpressure_us = registry.counter(obs::MetricId::kBackpressureSeconds);

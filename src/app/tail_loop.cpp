@@ -204,7 +204,11 @@ void TailLoop::openFile(const std::string& path, int source, bool initial) {
   }
   auto fd = sys::openRead(path);
   if (!fd) {
-    if (fd.error().code != ENOENT) retryOpen(path, source, initial, fd.error());
+    if (fd.error().code != ENOENT) {
+      retryOpen(path, source, initial, fd.error());
+    } else {
+      fileWorks(path, false);  // gone: nothing fails any more
+    }
     return;
   }
   auto st = sys::fstat(fd->get());
@@ -212,6 +216,7 @@ void TailLoop::openFile(const std::string& path, int source, bool initial) {
   if (!S_ISREG(st->st_mode)) return;
   auto id = tail::identify(fd->get(), static_cast<std::uint32_t>(config_.fingerprint_bytes));
   if (!id) return retryOpen(path, source, initial, id.error());
+  fileWorks(path);
 
   const auto key = std::pair{id->dev, id->inode};
   if (auto it = by_inode_.find(key); it != by_inode_.end()) {
@@ -555,6 +560,7 @@ void TailLoop::closeFile(File& f) {
   refreshCheckHash(f);  // the last chance: the checkpoint sealed after this needs it
   f.fd.reset();
   f.closed = true;
+  fileWorks(f.path, false);
   unmapPaths(f);
   by_inode_.erase({f.identity.dev, f.identity.inode});
   counters_.files_tracked--;
@@ -629,16 +635,33 @@ void TailLoop::recoverFromCopy(File& f) {
   }
 }
 
+void TailLoop::fileFailed(const std::string& path, int source, bool read,
+                          const sys::Error& error) {
+  if (source >= 0 && static_cast<std::size_t>(source) < metrics_.open_errors.size()) {
+    (read ? metrics_.read_errors : metrics_.open_errors)[static_cast<std::size_t>(source)].inc();
+  }
+  if (!failing_.insert(path).second) return;  // said when it started failing
+  obs::log::warn("{}: {}; trying again every {} ms", path, error.message(),
+                 config_.poll_interval.count());
+  metrics_.files_failing.set(static_cast<double>(failing_.size()));
+  if (metrics_.health != nullptr) metrics_.health->setFailingFiles(failing_.size());
+}
+
+void TailLoop::fileWorks(const std::string& path, bool say) {
+  if (failing_.empty() || failing_.erase(path) == 0) return;
+  if (say) obs::log::info("{}: can be opened and read again", path);
+  metrics_.files_failing.set(static_cast<double>(failing_.size()));
+  if (metrics_.health != nullptr) metrics_.health->setFailingFiles(failing_.size());
+}
+
 void TailLoop::retryOpen(const std::string& path, int source, bool initial,
                          const sys::Error& error) {
-  obs::log::warn("{}: {}; trying again in {} ms", path, error.message(),
-                 config_.poll_interval.count());
+  fileFailed(path, source, false, error);
   retry_open_.insert_or_assign(path, RetryOpen{source, initial});
 }
 
 void TailLoop::retryRead(File& f, const sys::Error& error) {
-  obs::log::warn("{}: {}; trying again in {} ms", f.path, error.message(),
-                 config_.poll_interval.count());
+  fileFailed(f.path, f.source, true, error);
   if (std::find(retry_read_.begin(), retry_read_.end(), f.id) == retry_read_.end()) {
     retry_read_.push_back(f.id);
   }
@@ -651,6 +674,8 @@ void TailLoop::runRetries() {
     if (r.source < static_cast<int>(config_.sources.size()) &&
         discovery_->sourceOf(path) == r.source && by_path_.find(path) == by_path_.end()) {
       openFile(path, r.source, r.initial);
+    } else {
+      fileWorks(path, false);  // no longer ours to open
     }
   }
   for (const std::int64_t id : std::exchange(retry_read_, {})) {
@@ -711,6 +736,7 @@ bool TailLoop::readTurn(File& f) {
     retryRead(f, turn.error());
     return false;
   }
+  fileWorks(f.path);
   if (f.pos.offset != before) {
     markDirty(f);
     if (once_) counters_.backlog_bytes -= f.pos.offset - before;

@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -210,6 +211,11 @@ class TailLoop {
   };
   std::map<std::string, RetryOpen> retry_open_;
   std::vector<std::int64_t> retry_read_;  // File ids
+  // Paths whose last open or read failed: logged when they start and stop failing, not at
+  // every try; counted in sqtail_files_failing and /health.
+  std::set<std::string> failing_;
+  void fileFailed(const std::string& path, int source, bool read, const sys::Error& error);
+  void fileWorks(const std::string& path, bool say = true);
   void retryOpen(const std::string& path, int source, bool initial, const sys::Error& error);
   void retryRead(File& f, const sys::Error& error);
   bool retriesDue() const { return !retry_open_.empty() || !retry_read_.empty(); }

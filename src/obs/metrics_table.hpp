@@ -37,6 +37,8 @@ enum class MetricId : std::size_t {
   kInotifyWatches,
   kInotifyOverflows,
   kPollingFallbacks,
+  kFileErrors,
+  kFilesFailing,
   kBufferedBytes,
   kBufferCapBytes,
   kBackpressureSeconds,
@@ -61,6 +63,7 @@ struct MetricSpec {
 
 namespace labels {
 inline constexpr std::string_view kSource[] = {"source"};
+inline constexpr std::string_view kSourceOp[] = {"source", "op"};
 inline constexpr std::string_view kSink[] = {"sink"};
 inline constexpr std::string_view kReason[] = {"reason"};
 inline constexpr std::string_view kVersion[] = {"version"};
@@ -147,6 +150,13 @@ inline constexpr MetricSpec kMetrics[] = {
     {MetricId::kPollingFallbacks, "sqtail_polling_fallbacks_total", MetricType::kCounter,
      "Times watching fell back to polling (inotify unavailable or its watch limit reached).",
      kNoLabels, kNoBuckets},
+    {MetricId::kFileErrors, "sqtail_file_errors_total", MetricType::kCounter,
+     "Failed attempts to open (op=\"open\", reading its first bytes to identify it included) or "
+     "read (op=\"read\") a log file; each is tried again every poll_interval.",
+     labels::kSourceOp, kNoBuckets},
+    {MetricId::kFilesFailing, "sqtail_files_failing", MetricType::kGauge,
+     "Log files whose last open or read failed and that wait for their next try.", kNoLabels,
+     kNoBuckets},
     // memory budget
     {MetricId::kBufferedBytes, "sqtail_buffered_bytes", MetricType::kGauge,
      "Bytes read but not yet committed (the open batch and the hand-off to the sinks).", kNoLabels,

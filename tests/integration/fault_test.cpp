@@ -372,6 +372,41 @@ TEST(Fault, TooManyOpenFilesDelaysButLosesNothing) {
   model.expectExactlyOnce(db);
 }
 
+// A log file that cannot be opened for a few seconds: counted, said once, /health degraded
+// until it opens; then read whole.
+TEST(Fault, UnopenableFileIsCountedAndDegradesHealthUntilItOpens) {
+  TempDir dir;
+  writeConfig(dir);
+  Model model(dir);
+  Db db(dir / "db/s.db");
+  model.append("logs/a.jsonl", 10);
+  model.append("logs/b.jsonl", 10);
+  Sqtail s(dir, "open:EACCES:count=12:path=/logs/b.jsonl");  // ~12 retries, 200 ms apart
+  ASSERT_TRUE(s.up()) << s.log();
+  std::optional<std::string> why;
+  ASSERT_TRUE(waitFor([&] { return (why = s.degradedBecause()).has_value(); }, kWait)) << s.log();
+  EXPECT_NE(why->find("1 log file cannot be opened or read"), std::string::npos) << *why;
+  EXPECT_EQ(s.sample("sqtail_files_failing"), 1);
+  EXPECT_GE(s.sample("sqtail_file_errors_total{source=\"app\",op=\"open\"}"), 1);
+  ASSERT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM events") == 20; }, kWait))
+      << s.log();
+  ASSERT_TRUE(waitFor([&] { return s.healthy(); }, kWait)) << s.degradedBecause().value_or("");
+  EXPECT_EQ(s.sample("sqtail_files_failing"), 0);
+  EXPECT_EQ(s.sample("sqtail_file_errors_total{source=\"app\",op=\"open\"}"), 12);
+  EXPECT_EQ(s.sample("sqtail_file_errors_total{source=\"app\",op=\"read\"}"), 0);
+  // Said when it started failing and when it stopped, not at each of the 12 tries.
+  const std::string log = s.log();
+  std::size_t said = 0;
+  for (auto at = log.find("trying again every"); at != std::string::npos;
+       at = log.find("trying again every", at + 1)) {
+    ++said;
+  }
+  EXPECT_EQ(said, 1u) << log;
+  EXPECT_TRUE(logHas(s, "b.jsonl: can be opened and read again")) << log;
+  s.stop();
+  model.expectExactlyOnce(db);
+}
+
 // Reading a log file fails with EIO a few times: the lines are read once it clears.
 TEST(Fault, ReadErrorsDelayButLoseNothing) {
   TempDir dir;
@@ -385,6 +420,10 @@ TEST(Fault, ReadErrorsDelayButLoseNothing) {
   EXPECT_EQ(offsetsAheadOfData(db), 0);
   ASSERT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM events") == 40; }, kWait))
       << s.log();
+  // The first reads identify the file as it is opened: counted as op="open".
+  EXPECT_EQ(s.sample("sqtail_file_errors_total{source=\"app\",op=\"open\"}") +
+                s.sample("sqtail_file_errors_total{source=\"app\",op=\"read\"}"),
+            4);
   model.append("logs/a.jsonl", 10);
   ASSERT_TRUE(waitFor([&] { return db.scalar("SELECT count(*) FROM events") == 50; }, kWait))
       << s.log();

@@ -102,6 +102,23 @@ TEST_F(HttpServerTest, PollingIsDegradedAndStrictMakesIt503) {
   EXPECT_EQ(back->status, 200);
 }
 
+TEST_F(HttpServerTest, FilesThatCannotBeReadAreDegradedAndCounted) {
+  health_.setFailingFiles(1);
+  auto one = get("/health");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->body,
+            "{\"status\":\"degraded\",\"reasons\":[\"1 log file cannot be opened or read "
+            "(tried again every poll_interval)\"]}\n");
+  health_.setFailingFiles(3);
+  auto three = get("/health");
+  ASSERT_TRUE(three);
+  EXPECT_NE(three->body.find("3 log files cannot"), std::string::npos) << three->body;
+  health_.setFailingFiles(0);
+  auto back = get("/health?strict");
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->status, 200);
+}
+
 TEST_F(HttpServerTest, FailingSinkAndLaggingFileAreDegraded) {
   SinkHealth& sink = health_.addSink("sqlite");
   sink.commitFailed();
