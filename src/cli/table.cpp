@@ -4,6 +4,8 @@
 
 #include <fmt/core.h>
 
+#include "obs/json_string.hpp"
+
 namespace sqtail::cli {
 
 tl::expected<Format, std::string> parseFormat(std::string_view text) {
@@ -43,33 +45,9 @@ std::string csvCell(const std::string& s, char sep) {
 }
 
 std::string jsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out += fmt::format("\\u{:04x}", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + '"';
+  std::string out;
+  obs::appendJsonString(out, s);
+  return out;
 }
 
 bool looksNumeric(const std::string& s) {

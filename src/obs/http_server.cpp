@@ -21,6 +21,8 @@
 #include <fmt/format.h>
 #include <httplib.h>
 
+#include "obs/json_string.hpp"
+
 namespace sqtail::obs {
 namespace {
 
@@ -123,33 +125,6 @@ class BoundedStream final : public httplib::Stream {
   std::size_t pos_ = 0;
   std::size_t len_ = 0;
 };
-
-void appendJsonString(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-}
 
 bool wantsStrict(const httplib::Request& req) {
   if (!req.has_param("strict")) return false;
@@ -255,7 +230,7 @@ std::string healthJson(const HealthReport& report) {
       report.ok ? R"({"status":"ok","reasons":[)" : R"({"status":"degraded","reasons":[)";
   for (std::size_t i = 0; i < report.reasons.size(); ++i) {
     if (i > 0) out += ',';
-    appendJsonString(out, report.reasons[i]);
+    obs::appendJsonString(out, report.reasons[i]);
   }
   out += "]}\n";
   return out;
