@@ -13,6 +13,7 @@
 #include <toml++/toml.h>
 
 #include "config/presets.hpp"
+#include "config/toml_type.hpp"
 
 namespace sqtail::config {
 namespace {
@@ -102,32 +103,6 @@ tl::expected<std::uint64_t, std::string> scale(std::string_view text, const Quan
     return tl::make_unexpected(fmt::format("{:?}: the {} is too large", text, kind));
   }
   return quantity.number * unit->factor;
-}
-
-std::string_view typeName(toml::node_type type) {
-  switch (type) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a float";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
 }
 
 std::size_t editDistance(std::string_view a, std::string_view b) {

@@ -12,6 +12,8 @@
 
 #include <fmt/format.h>
 
+#include "config/toml_type.hpp"
+
 namespace sqtail::obs {
 namespace {
 
@@ -86,32 +88,6 @@ tl::expected<std::uint64_t, std::string> parseSize(std::string_view text) {
   return number * found->factor;
 }
 
-std::string_view typeName(const toml::node& node) {
-  switch (node.type()) {
-    case toml::node_type::table:
-      return "a table";
-    case toml::node_type::array:
-      return "an array";
-    case toml::node_type::string:
-      return "a string";
-    case toml::node_type::integer:
-      return "an integer";
-    case toml::node_type::floating_point:
-      return "a float";
-    case toml::node_type::boolean:
-      return "a boolean";
-    case toml::node_type::date:
-      return "a date";
-    case toml::node_type::time:
-      return "a time";
-    case toml::node_type::date_time:
-      return "a date-time";
-    case toml::node_type::none:
-      break;
-  }
-  return "nothing";
-}
-
 class HttpLoader {
  public:
   tl::expected<HttpConfig, std::vector<HttpConfigProblem>> load(const toml::table& http) {
@@ -164,7 +140,7 @@ class HttpLoader {
 
   void wrongType(const toml::node& node, std::string_view key, std::string_view expected) {
     error(node.source().begin.line,
-          fmt::format("key '{}': expected {}, got {}", key, expected, typeName(node)));
+          fmt::format("key '{}': expected {}, got {}", key, expected, config::typeName(node.type())));
   }
 
   void readListen(const toml::node& node, HttpConfig& config) {
