@@ -324,6 +324,50 @@ tl::expected<Table, std::string> queryRollup(SQLite::Database& conn, const Query
   return groupsTable(scanner.groups(), q);
 }
 
+// The SELECT list, GROUP BY and time-bucket order of a question over the events table, in
+// SQLite's and PostgreSQL's common SQL; `column` names each --by key's expression.
+struct GroupSql {
+  std::string select, group, time_order;
+};
+
+template <class Column>
+GroupSql groupSql(const Query& q, const Column& column) {
+  GroupSql g;
+  for (std::size_t i = 0; i < q.by.size(); ++i) {
+    const auto& b = q.by[i];
+    const std::string expr =
+        isTimeUnit(b) ? fmt::format("(e.ts / 60000) / {}", minutesPer(b)) : column(b);
+    g.select += fmt::format("{} AS \"{}\", ", expr, b);
+    g.group += (i ? ", " : "") + std::to_string(i + 1);
+    if (isTimeUnit(b)) g.time_order += fmt::format("\"{}\", ", b);
+  }
+  return g;
+}
+
+// GROUP BY, the biggest groups first (--top of them), then in time order when a time unit is
+// among the keys.
+std::string groupAndOrder(std::string sql, const Query& q, const GroupSql& g) {
+  if (!g.group.empty()) sql += " GROUP BY " + g.group;
+  sql += " ORDER BY lines DESC";
+  if (q.top > 0) sql += " LIMIT " + std::to_string(q.top);
+  if (!g.time_order.empty()) {
+    sql = fmt::format("SELECT * FROM ({}) AS top ORDER BY {}lines DESC", sql, g.time_order);
+  }
+  return sql;
+}
+
+// The --by keys, then lines and bytes.
+Table groupHeaders(const Query& q) {
+  Table t;
+  for (const auto& b : q.by) {
+    t.headers.push_back(b);
+    t.numeric.push_back(false);
+  }
+  t.headers.insert(t.headers.end(), {"lines", "bytes"});
+  t.numeric.insert(t.numeric.end(), {true, true});
+  return t;
+}
+
 // Per-file questions need the events table (the rollup has no file column): a full scan,
 // grouped by SQLite.
 tl::expected<Table, std::string> queryEvents(SQLite::Database& conn, const Query& q) {
@@ -333,35 +377,15 @@ tl::expected<Table, std::string> queryEvents(SQLite::Database& conn, const Query
     if (key == "source") return "f.source";
     return fmt::format("coalesce(e.{}, '')", key);
   };
-  std::string select, group, time_order;
-  for (std::size_t i = 0; i < q.by.size(); ++i) {
-    const auto& b = q.by[i];
-    const std::string expr =
-        isTimeUnit(b) ? fmt::format("(e.ts / 60000) / {}", minutesPer(b)) : column(b);
-    select += fmt::format("{} AS \"{}\", ", expr, b);
-    group += (i ? ", " : "") + std::to_string(i + 1);
-    if (isTimeUnit(b)) time_order += fmt::format("\"{}\", ", b);
-  }
+  const GroupSql g = groupSql(q, column);
   const SqlCondition cond = whereToSql(q.where, column, 3);
   std::string sql = fmt::format(
       "SELECT {}count(*) AS lines, sum(coalesce(length(e.raw), 0) + 1) AS bytes "
       "FROM events e JOIN files f ON f.id = e.file_id "
       "WHERE coalesce(e.ts, 0) >= ?1 AND coalesce(e.ts, 0) < ?2{}",
-      select, cond.sql.empty() ? "" : " AND " + cond.sql);
-  if (!group.empty()) sql += " GROUP BY " + group;
-  sql += " ORDER BY lines DESC";
-  if (q.top > 0) sql += " LIMIT " + std::to_string(q.top);
-  if (!time_order.empty()) {
-    sql = fmt::format("SELECT * FROM ({}) ORDER BY {}lines DESC", sql, time_order);
-  }
-
-  Table t;
-  for (const auto& b : q.by) {
-    t.headers.push_back(b);
-    t.numeric.push_back(false);
-  }
-  t.headers.insert(t.headers.end(), {"lines", "bytes"});
-  t.numeric.insert(t.numeric.end(), {true, true});
+      g.select, cond.sql.empty() ? "" : " AND " + cond.sql);
+  sql = groupAndOrder(std::move(sql), q, g);
+  Table t = groupHeaders(q);
   try {
     SQLite::Statement st(conn, sql);
     st.bind(1, q.since);
@@ -490,15 +514,7 @@ tl::expected<Table, std::string> queryPgEvents(sink::PgConnection& conn, const s
     if (key == "host") return "e.host_id";
     return fmt::format("coalesce(e.{}, '')", key);
   };
-  std::string select, group, time_order;
-  for (std::size_t i = 0; i < q.by.size(); ++i) {
-    const auto& b = q.by[i];
-    const std::string expr =
-        isTimeUnit(b) ? fmt::format("(e.ts / 60000) / {}", minutesPer(b)) : column(b);
-    select += fmt::format("{} AS \"{}\", ", expr, b);
-    group += (i ? ", " : "") + std::to_string(i + 1);
-    if (isTimeUnit(b)) time_order += fmt::format("\"{}\", ", b);
-  }
+  const GroupSql g = groupSql(q, column);
   const SqlCondition cond = whereToSql(q.where, column, 3);
   std::string sql = fmt::format(
       "SELECT {0}count(*) AS lines, sum(coalesce(octet_length(e.raw), 0) + 1)::bigint AS bytes "
@@ -506,25 +522,14 @@ tl::expected<Table, std::string> queryPgEvents(sink::PgConnection& conn, const s
       "source FROM {1}.sqtail_checkpoints ORDER BY host_id, file_id, last_seen DESC) f "
       "ON f.host_id = e.host_id AND f.file_id = e.file_id "
       "WHERE coalesce(e.ts, 0) >= $1::bigint AND coalesce(e.ts, 0) < $2::bigint{2}",
-      select, schema, cond.sql.empty() ? "" : " AND " + dollarParams(cond.sql));
-  if (!group.empty()) sql += " GROUP BY " + group;
-  sql += " ORDER BY lines DESC";
-  if (q.top > 0) sql += " LIMIT " + std::to_string(q.top);
-  if (!time_order.empty()) {
-    sql = fmt::format("SELECT * FROM ({}) AS top ORDER BY {}lines DESC", sql, time_order);
-  }
+      g.select, schema, cond.sql.empty() ? "" : " AND " + dollarParams(cond.sql));
+  sql = groupAndOrder(std::move(sql), q, g);
   std::vector<std::string> params = {std::to_string(q.since), std::to_string(q.until)};
   params.insert(params.end(), cond.params.begin(), cond.params.end());
   auto res = conn.query(sql, params);
   if (!res) return tl::unexpected(res.error().message);
 
-  Table t;
-  for (const auto& b : q.by) {
-    t.headers.push_back(b);
-    t.numeric.push_back(false);
-  }
-  t.headers.insert(t.headers.end(), {"lines", "bytes"});
-  t.numeric.insert(t.numeric.end(), {true, true});
+  Table t = groupHeaders(q);
   const int nby = static_cast<int>(q.by.size());
   for (int r = 0; r < res->rows(); ++r) {
     std::vector<std::string> cells;
