@@ -150,13 +150,23 @@ class Walker {
   // The value's type, for fields that accept one type (and maybe null).
   static error_code typeOf(od::value& value, od::json_type& type) { return value.type().get(type); }
 
-  static error_code usage(od::object object, Record& r) {
-    r.has_usage = true;
+  // Calls on_field(key, field) for each field of `object`, in order, until one returns an
+  // error. A field's value is read at most once (on-demand JSON).
+  template <class OnField>
+  static error_code eachField(od::object& object, OnField&& on_field) {
     for (auto field_result : object) {
       od::field field;
       if (const error_code error = std::move(field_result).get(field)) return error;
       std::string_view key;
       if (const error_code error = field.unescaped_key().get(key)) return error;
+      if (const error_code error = on_field(key, field)) return error;
+    }
+    return simdjson::SUCCESS;
+  }
+
+  static error_code usage(od::object object, Record& r) {
+    r.has_usage = true;
+    return eachField(object, [&](std::string_view key, od::field& field) -> error_code {
       error_code error = simdjson::SUCCESS;
       if (key == "input_tokens") {
         if (!r.repeated(kInput)) error = count(field.value(), r.input, r);
@@ -174,9 +184,8 @@ class Walker {
       } else if (key == "cache_creation") {
         if (!r.repeated(kCacheCreation)) error = cacheCreation(field.value(), r);
       }
-      if (error) return error;
-    }
-    return simdjson::SUCCESS;
+      return error;
+    });
   }
 
   // usage.cache_creation: the split of cache writes by lifetime; null is none.
@@ -191,20 +200,15 @@ class Walker {
     od::object object;
     if (const error_code error = value.get_object().get(object)) return error;
     r.has_cache_creation_split = true;
-    for (auto field_result : object) {
-      od::field field;
-      if (const error_code error = std::move(field_result).get(field)) return error;
-      std::string_view key;
-      if (const error_code error = field.unescaped_key().get(key)) return error;
+    return eachField(object, [&](std::string_view key, od::field& field) -> error_code {
       error_code error = simdjson::SUCCESS;
       if (key == "ephemeral_5m_input_tokens") {
         if (!r.repeated(kEphemeral5m)) error = count(field.value(), r.ephemeral_5m, r);
       } else if (key == "ephemeral_1h_input_tokens") {
         if (!r.repeated(kEphemeral1h)) error = count(field.value(), r.ephemeral_1h, r);
       }
-      if (error) return error;
-    }
-    return simdjson::SUCCESS;
+      return error;
+    });
   }
 
   static error_code message(od::value value, Record& r) {
@@ -217,20 +221,16 @@ class Walker {
     r.has_message = true;
     od::object object;
     if (const error_code error = value.get_object().get(object)) return error;
-    for (auto field_result : object) {
-      od::field field;
-      if (const error_code error = std::move(field_result).get(field)) return error;
-      std::string_view key;
-      if (const error_code error = field.unescaped_key().get(key)) return error;
+    return eachField(object, [&](std::string_view key, od::field& field) -> error_code {
       error_code error = simdjson::SUCCESS;
       if (key == "usage") {
-        if (r.repeated(kUsage)) continue;
+        if (r.repeated(kUsage)) return simdjson::SUCCESS;
         od::value usage_value = field.value();
         od::json_type usage_type{};
         if ((error = typeOf(usage_value, usage_type))) return error;
         if (usage_type != od::json_type::object) {
           r.failed = true;
-          continue;
+          return simdjson::SUCCESS;
         }
         od::object usage_object;
         if ((error = usage_value.get_object().get(usage_object))) return error;
@@ -240,79 +240,77 @@ class Walker {
       } else if (key == "id") {
         if (!r.repeated(kId)) error = string(field.value(), r.id, r);
       }
-      if (error) return error;
-    }
-    return simdjson::SUCCESS;
+      return error;
+    });
   }
 
   // The fields of a record. `relay`: the outer line, which may also be a relay (its sessionId
   // and data.message go there); null when walking a relay's inner record, which has neither
   // sessionId nor version.
   static error_code record(od::object object, Record& r, Relay* relay) {
-    for (auto field_result : object) {
-      od::field field;
-      if (const error_code error = std::move(field_result).get(field)) return error;
-      std::string_view key;
-      if (const error_code error = field.unescaped_key().get(key)) return error;
-      error_code error = simdjson::SUCCESS;
-      if (key == "message") {
-        if (!r.repeated(kMessage)) error = message(field.value(), r);
-      } else if (key == "timestamp") {
-        if (!r.repeated(kTimestamp)) error = string(field.value(), r.timestamp, r);
-      } else if (key == "requestId") {
-        if (!r.repeated(kRequestId)) error = string(field.value(), r.request_id, r);
-      } else if (key == "isSidechain") {
-        if (r.repeated(kIsSidechain)) continue;
-        od::value value = field.value();
-        od::json_type type{};
-        if ((error = typeOf(value, type))) return error;
-        if (type == od::json_type::boolean) {
-          bool flag = false;
-          if ((error = value.get_bool().get(flag))) return error;
-          r.sidechain = flag;
-        } else if (type != od::json_type::null) {
-          r.failed = true;
-        }
-      } else if (key == "costUSD") {
-        if (r.repeated(kCostUsd)) continue;
-        od::value value = field.value();
-        od::json_type type{};
-        if ((error = typeOf(value, type))) return error;
-        double number = 0;
-        if (type == od::json_type::number && value.get_double().get(number) == simdjson::SUCCESS) {
-          r.cost = number;
-        } else {
-          r.failed = true;
-        }
-      } else if (relay != nullptr && key == "sessionId") {
-        // In both shapes: a bad or repeated one fails both.
-        if (r.repeated(kSessionId)) {
-          relay->failed = true;
-          continue;
-        }
-        od::value value = field.value();
-        od::json_type type{};
-        if ((error = typeOf(value, type))) return error;
-        if (type != od::json_type::string) {
-          r.failed = relay->failed = true;
-          continue;
-        }
-        std::string_view text;
-        if ((error = value.get_string().get(text))) return error;
-        r.session_id = relay->session_id = text;
-      } else if (relay != nullptr && key == "version") {
-        if (!r.repeated(kVersion)) error = string(field.value(), r.version, r);
-      } else if (relay != nullptr && key == "data") {
-        // Not a field of the record shape: only the relay fails on a second one.
-        if (relay->has_data) {
-          relay->failed = true;
-          continue;
-        }
-        relay->has_data = true;
-        error = data(field.value(), *relay);
-      }
-      if (error) return error;
-    }
+    if (const error_code error =
+            eachField(object, [&](std::string_view key, od::field& field) -> error_code {
+              error_code error = simdjson::SUCCESS;
+              if (key == "message") {
+                if (!r.repeated(kMessage)) error = message(field.value(), r);
+              } else if (key == "timestamp") {
+                if (!r.repeated(kTimestamp)) error = string(field.value(), r.timestamp, r);
+              } else if (key == "requestId") {
+                if (!r.repeated(kRequestId)) error = string(field.value(), r.request_id, r);
+              } else if (key == "isSidechain") {
+                if (r.repeated(kIsSidechain)) return simdjson::SUCCESS;
+                od::value value = field.value();
+                od::json_type type{};
+                if ((error = typeOf(value, type))) return error;
+                if (type == od::json_type::boolean) {
+                  bool flag = false;
+                  if ((error = value.get_bool().get(flag))) return error;
+                  r.sidechain = flag;
+                } else if (type != od::json_type::null) {
+                  r.failed = true;
+                }
+              } else if (key == "costUSD") {
+                if (r.repeated(kCostUsd)) return simdjson::SUCCESS;
+                od::value value = field.value();
+                od::json_type type{};
+                if ((error = typeOf(value, type))) return error;
+                double number = 0;
+                if (type == od::json_type::number &&
+                    value.get_double().get(number) == simdjson::SUCCESS) {
+                  r.cost = number;
+                } else {
+                  r.failed = true;
+                }
+              } else if (relay != nullptr && key == "sessionId") {
+                // In both shapes: a bad or repeated one fails both.
+                if (r.repeated(kSessionId)) {
+                  relay->failed = true;
+                  return simdjson::SUCCESS;
+                }
+                od::value value = field.value();
+                od::json_type type{};
+                if ((error = typeOf(value, type))) return error;
+                if (type != od::json_type::string) {
+                  r.failed = relay->failed = true;
+                  return simdjson::SUCCESS;
+                }
+                std::string_view text;
+                if ((error = value.get_string().get(text))) return error;
+                r.session_id = relay->session_id = text;
+              } else if (relay != nullptr && key == "version") {
+                if (!r.repeated(kVersion)) error = string(field.value(), r.version, r);
+              } else if (relay != nullptr && key == "data") {
+                // Not a field of the record shape: only the relay fails on a second one.
+                if (relay->has_data) {
+                  relay->failed = true;
+                  return simdjson::SUCCESS;
+                }
+                relay->has_data = true;
+                error = data(field.value(), *relay);
+              }
+              return error;
+            }))
+      return error;
     if (!r.timestamp || !r.has_message || !r.has_usage || !r.input || !r.output) r.failed = true;
     return simdjson::SUCCESS;
   }
@@ -326,15 +324,11 @@ class Walker {
     }
     od::object object;
     if (const error_code error = value.get_object().get(object)) return error;
-    for (auto field_result : object) {
-      od::field field;
-      if (const error_code error = std::move(field_result).get(field)) return error;
-      std::string_view key;
-      if (const error_code error = field.unescaped_key().get(key)) return error;
-      if (key != "message") continue;
+    return eachField(object, [&](std::string_view key, od::field& field) -> error_code {
+      if (key != "message") return simdjson::SUCCESS;
       if (relay.has_data_message) {
         relay.failed = true;
-        continue;
+        return simdjson::SUCCESS;
       }
       relay.has_data_message = true;
       od::value message_value = field.value();
@@ -342,13 +336,13 @@ class Walker {
       if (const error_code error = typeOf(message_value, message_type)) return error;
       if (message_type != od::json_type::object) {
         relay.failed = true;
-        continue;
+        return simdjson::SUCCESS;
       }
       od::object message_object;
       if (const error_code error = message_value.get_object().get(message_object)) return error;
       if (const error_code error = record(message_object, relay.inner, nullptr)) return error;
-    }
-    return simdjson::SUCCESS;
+      return simdjson::SUCCESS;
+    });
   }
 };
 
