@@ -38,16 +38,22 @@ int readOnlyAuthorizer(void* ctx, int action, const char* a1, const char* a2, co
       }
       return SQLITE_OK;
     case SQLITE_PRAGMA: {
+      // Read-only without an argument (with one, user_version = 5 and the like set a value).
       static constexpr std::string_view kReadable[] = {
-          "table_info",       "table_xinfo",   "table_list",     "index_list",
-          "index_info",       "index_xinfo",   "database_list",  "user_version",
-          "page_count",       "page_size",     "freelist_count", "compile_options",
-          "foreign_key_list", "function_list", "pragma_list",    "schema_version"};
+          "database_list",  "user_version",    "page_count",    "page_size",
+          "freelist_count", "compile_options", "function_list", "pragma_list",
+          "schema_version"};
+      // Read-only with or without one: the argument names a table, an index or a schema
+      // (PRAGMA table_info(events)). Their table-valued forms (pragma_table_info('events'))
+      // reach the authorizer as an UPDATE of sqlite_master and stay refused.
+      static constexpr std::string_view kNamesAnObject[] = {
+          "table_info", "table_xinfo", "table_list",      "index_list",
+          "index_info", "index_xinfo", "foreign_key_list"};
       const std::string_view name = a1 != nullptr ? a1 : "";
-      if (a2 == nullptr &&
-          std::find(std::begin(kReadable), std::end(kReadable), name) != std::end(kReadable)) {
-        return SQLITE_OK;
-      }
+      const auto listed = [&](const auto& list) {
+        return std::find(std::begin(list), std::end(list), name) != std::end(list);
+      };
+      if ((a2 == nullptr && listed(kReadable)) || listed(kNamesAnObject)) return SQLITE_OK;
       denied->what = fmt::format("PRAGMA {}", name);
       return SQLITE_DENY;
     }
