@@ -248,7 +248,7 @@ class Walker {
   // and data.message go there); null when walking a relay's inner record, which has neither
   // sessionId nor version.
   static error_code record(od::object object, Record& r, Relay* relay) {
-    if (const error_code error =
+    if (const error_code failed =
             eachField(object, [&](std::string_view key, od::field& field) -> error_code {
               error_code error = simdjson::SUCCESS;
               if (key == "message") {
@@ -309,8 +309,9 @@ class Walker {
                 error = data(field.value(), *relay);
               }
               return error;
-            }))
-      return error;
+            })) {
+      return failed;
+    }
     if (!r.timestamp || !r.has_message || !r.has_usage || !r.input || !r.output) r.failed = true;
     return simdjson::SUCCESS;
   }
