@@ -89,6 +89,9 @@ tl::expected<std::vector<sink::OutputLength>, std::string> LineOutputs::write(
       to_stdout = true;
     } else if (o.sink < grouped_.size()) {
       grouped_[o.sink].push_back(sink::FileSink::Output{batch.view(o.path), batch.view(o.line)});
+    } else {
+      // Routes name the sinks this writer opened at start-up (a reload cannot add one).
+      return tl::unexpected(fmt::format("a route names file sink #{}, which is not open", o.sink));
     }
   }
   for (std::size_t i = 0; i < files_.size(); ++i) {

@@ -303,6 +303,12 @@ int run(const config::Config& config, const RunOptions& options) {
         obs::log::warn("SIGHUP: nothing to reload (started without --config)");
       } else if (auto next = options.reload(); !next) {
         obs::log::error("reload rejected, the running configuration stays: {}", next.error());
+      } else if (next->file_sinks != config.file_sinks || next->postgres != config.postgres) {
+        // The writers hold the sinks open from start-up; routes to a sink they do not have
+        // would lose their lines. (Sinks never change on reload, so config has the running ones.)
+        obs::log::error(
+            "reload rejected, the running configuration stays: [sink.files.*] and "
+            "[sink.postgres] changes take effect at restart");
       } else {
         loop.requestReload(std::move(*next));
       }

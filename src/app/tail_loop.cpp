@@ -19,12 +19,18 @@ namespace sqtail::app {
 
 namespace {
 
-void addToEpoll(int epfd, int fd) {
+bool addToEpoll(int epfd, int fd) {
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = fd;
-  epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
+  return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0;
 }
+
+// A window's backlog this large (a quarter of the kernel's default queue of 16,384) means
+// that many files are written at once: inotify then stays in epoll for a while, so that the
+// queue is read as it fills instead of overflowing into full rescans.
+constexpr std::size_t kMaxBacklogEvents = 4096;
+constexpr auto kStayArmedAfterBigBacklog = std::chrono::seconds(10);
 
 }  // namespace
 
@@ -144,14 +150,7 @@ void TailLoop::applyReload(config::Config next) {
   }
   std::vector<File*> removed;
   for (auto& [id, f] : files_) {
-    if (f->closed) continue;
-    const int to = remap[static_cast<std::size_t>(f->source)];
-    if (to < 0) {
-      removed.push_back(f.get());
-    } else {
-      metrics_.files_tracked[static_cast<std::size_t>(f->source)].dec();
-      f->source = to;
-    }
+    if (!f->closed && remap[static_cast<std::size_t>(f->source)] < 0) removed.push_back(f.get());
   }
   // A removed source's files stop here; their checkpoints stay, so re-adding it resumes.
   ready_.erase(
@@ -170,6 +169,14 @@ void TailLoop::applyReload(config::Config next) {
                          f->check_len, f->pos.offset, f->pos.line_no, f->size,
                          std::string(f->state)});
     closeFile(*f);
+  }
+  // Their checkpoints are sealed now, under the source names they were read with, and their
+  // ids leave files_: a file that another source's globs find again below reuses its id.
+  seal();
+  for (auto& [id, f] : files_) {
+    if (f->closed) continue;
+    metrics_.files_tracked[static_cast<std::size_t>(f->source)].dec();
+    f->source = remap[static_cast<std::size_t>(f->source)];
   }
   const auto old_names = config_.sources;
   config_ = std::move(next);
@@ -489,11 +496,15 @@ void TailLoop::armInotify(bool armed) {
   if (!inotify_ || inotify_armed_ == armed) return;
   // Removed, not modified to an empty mask: a registered descriptor's every event still
   // wakes the waiting thread (to find nothing and sleep again) on the kernels tried.
-  if (armed) {
-    addToEpoll(epoll_.get(), inotify_->fd());
-  } else {
-    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, inotify_->fd(), nullptr);
+  if (armed && !addToEpoll(epoll_.get(), inotify_->fd())) {
+    // Without it nothing would say that a file was written: find changes by rescanning.
+    obs::log::warn("epoll_ctl: {}; polling every {} ms", strerror(errno),
+                   config_.poll_interval.count());
+    polling_ = true;
+    if (metrics_.health != nullptr) metrics_.health->setPolling(true);
+    return;
   }
+  if (!armed) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, inotify_->fd(), nullptr);
   inotify_armed_ = armed;
   if (!armed) disarmed_at_ = Clock::now();
 }
@@ -501,7 +512,13 @@ void TailLoop::armInotify(bool armed) {
 void TailLoop::drainInotify() {
   // Events queued while disarmed are taken as reported when the window opened.
   const bool backlog = disarmed_at_ != Clock::time_point{};
-  inotify_->drain([&](const watch::Event& ev) { onInotify(ev); });
+  std::size_t events = 0;
+  inotify_->drain([&](const watch::Event& ev) {
+    ++events;
+    onInotify(ev);
+  });
+  if (backlog && events > kMaxBacklogEvents)
+    stay_armed_until_ = Clock::now() + kStayArmedAfterBigBacklog;
   // A MOVED_FROM without its MOVED_TO left the watched tree.
   moved_from_.clear();
   untracked_moves_.clear();
@@ -513,7 +530,7 @@ void TailLoop::drainInotify() {
     }
     pending_.clear();
     coalesce_at_ = {};
-  } else if (coalesce_at_ != Clock::time_point{}) {
+  } else if (coalesce_at_ != Clock::time_point{} && Clock::now() >= stay_armed_until_) {
     // Files wait for the window to close: until then, more writes need not wake us.
     armInotify(false);
   }
@@ -578,7 +595,16 @@ void TailLoop::drainAndMaybeClose(File& f, Clock::time_point now) {
   // once it has been quiet for rotate_wait.
   const std::int64_t before = f.pos.offset;
   const std::int64_t size_before = f.size;
-  while (readTurn(f)) {
+  if (finishing()) {
+    while (readTurn(f)) {
+    }
+  } else if (readTurn(f)) {
+    enqueue(f);  // more than a turn: read with the others, within the budget; judged after
+    return;
+  }
+  if (failing_.count(f.path) != 0) {
+    f.close_at = now + config_.rotate_wait;  // a read failed: it is retried, not given up
+    return;
   }
   if (f.pos.offset != before || f.size != size_before) {
     f.close_at = now + config_.rotate_wait;
@@ -635,8 +661,7 @@ void TailLoop::recoverFromCopy(File& f) {
   }
 }
 
-void TailLoop::fileFailed(const std::string& path, int source, bool read,
-                          const sys::Error& error) {
+void TailLoop::fileFailed(const std::string& path, int source, bool read, const sys::Error& error) {
   if (source >= 0 && static_cast<std::size_t>(source) < metrics_.open_errors.size()) {
     (read ? metrics_.read_errors : metrics_.open_errors)[static_cast<std::size_t>(source)].inc();
   }
@@ -726,16 +751,22 @@ bool TailLoop::readTurn(File& f) {
       markDirty(f);
     }
   }
-  if (size <= f.pos.offset && !f.pos.skipping) return false;
+  if (size <= f.pos.offset && !f.pos.skipping) {
+    f.seen_at = {};  // a write already read (its event came late): nothing is waiting
+    return false;
+  }
 
   const std::int64_t before = f.pos.offset;
-  turn_seen_at_ = std::exchange(f.seen_at, Clock::time_point{});
+  // The write that woke us is waiting until its file is read to the end: every turn until
+  // then counts from when it was seen.
+  turn_seen_at_ = f.seen_at;
   auto turn = reader_.readTurn(f.fd.get(), f.pos,
                                [&](const tail::LineReader::Line& line) { onLine(f, line); });
   if (!turn) {
     retryRead(f, turn.error());
     return false;
   }
+  if (!turn->more) f.seen_at = {};
   fileWorks(f.path);
   if (f.pos.offset != before) {
     markDirty(f);

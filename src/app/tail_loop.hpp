@@ -10,10 +10,10 @@
 #include <deque>
 #include <functional>
 #include <map>
-#include <set>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -166,6 +166,7 @@ class TailLoop {
   // earliest they can have happened: a priority deadline counts from it).
   bool inotify_armed_ = true;
   Clock::time_point disarmed_at_{};
+  Clock::time_point stay_armed_until_{};  // after a window's backlog neared the queue's size
   void defer(File& f, Clock::time_point seen);
   void releasePending();
   void armInotify(bool armed);

@@ -40,9 +40,8 @@ int readOnlyAuthorizer(void* ctx, int action, const char* a1, const char* a2, co
     case SQLITE_PRAGMA: {
       // Read-only without an argument (with one, user_version = 5 and the like set a value).
       static constexpr std::string_view kReadable[] = {
-          "database_list",  "user_version",    "page_count",    "page_size",
-          "freelist_count", "compile_options", "function_list", "pragma_list",
-          "schema_version"};
+          "database_list",   "user_version",  "page_count",  "page_size",     "freelist_count",
+          "compile_options", "function_list", "pragma_list", "schema_version"};
       // Read-only with or without one: the argument names a table, an index or a schema
       // (PRAGMA table_info(events)). Their table-valued forms (pragma_table_info('events'))
       // reach the authorizer as an UPDATE of sqlite_master and stay refused.

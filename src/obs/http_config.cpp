@@ -139,8 +139,8 @@ class HttpLoader {
   }
 
   void wrongType(const toml::node& node, std::string_view key, std::string_view expected) {
-    error(node.source().begin.line,
-          fmt::format("key '{}': expected {}, got {}", key, expected, config::typeName(node.type())));
+    error(node.source().begin.line, fmt::format("key '{}': expected {}, got {}", key, expected,
+                                                config::typeName(node.type())));
   }
 
   void readListen(const toml::node& node, HttpConfig& config) {

@@ -122,6 +122,8 @@ TEST(Lifecycle, ReloadAddsAndRemovesSourcesWithoutLossOrDuplicates) {
   appendText(dir / "lb/y.jsonl", lines("b", 5, 8));
   ASSERT_TRUE(waitFor([&] { return countTag(db, "b") == 8; }, 10s));
   EXPECT_EQ(countTag(db, "a"), 10);
+  // a's file was closed under its own name (once checkpointed as the new sources[0], "b").
+  EXPECT_EQ(db.rows("SELECT source FROM files WHERE path LIKE '%/x.jsonl'").at(0).at(0), "a");
 
   writeText(dir / "c.toml", "db = \"s.db\"\nflush_intervall = \"1s\"\n");  // a typo
   reload();
@@ -140,6 +142,62 @@ TEST(Lifecycle, ReloadAddsAndRemovesSourcesWithoutLossOrDuplicates) {
       0);
   EXPECT_EQ(countTag(db, "a"), 15);
   EXPECT_EQ(countTag(db, "b"), 9);
+}
+
+// A source renamed on reload: its files are closed under the old name and found again
+// under the new one, with the same ids, resuming where they were (no crash: the old File
+// objects once stayed referenced after the new ones replaced them).
+TEST(Lifecycle, ReloadThatRenamesASourceResumesItsFilesOnce) {
+  TempDir dir;
+  auto config = [&](const std::string& name, const std::string& extra = "") {
+    writeText(dir / "c.toml", "db = \"s.db\"\nflush_interval = \"100ms\"\n" + extra +
+                                  "[[source]]\nname = \"" + name +
+                                  "\"\npaths = [\"l/*.jsonl\"]\n"
+                                  "[[source]]\nname = \"other\"\npaths = [\"o/*.jsonl\"]\n");
+  };
+  config("app");
+  writeText(dir / "l/x.jsonl", lines("x", 0, 10));
+  writeText(dir / "o/y.jsonl", lines("y", 0, 3));
+  auto p = Process::start({"run", "-c", "c.toml"}, dir.path(), dir.path());
+  Db db(dir / "s.db");
+  ASSERT_TRUE(waitFor([&] { return countTag(db, "x") == 10 && countTag(db, "y") == 3; }, 10s))
+      << p.stderrText();
+  auto reload = [&] {
+    std::string err;
+    ASSERT_EQ(runSqtail({"reload", "--db", "s.db"}, dir.path(), 10s, &err), 0) << err;
+  };
+  config("api");
+  reload();
+  ASSERT_TRUE(waitFor(
+      [&] { return p.stderrText().find("configuration reloaded") != std::string::npos; }, 10s))
+      << p.stderrText();
+  appendText(dir / "l/x.jsonl", lines("x", 10, 15));
+  appendText(dir / "o/y.jsonl", lines("y", 3, 4));
+  ASSERT_TRUE(waitFor([&] { return countTag(db, "x") == 15 && countTag(db, "y") == 4; }, 10s))
+      << p.stderrText();
+  EXPECT_TRUE(p.running());
+  EXPECT_EQ(db.scalar("SELECT count(*) FROM files"), 2);
+  EXPECT_EQ(db.rows("SELECT source FROM files WHERE path LIKE '%/x.jsonl'").at(0).at(0), "api");
+  EXPECT_EQ(db.rows("SELECT source FROM files WHERE path LIKE '%/y.jsonl'").at(0).at(0), "other");
+
+  // A new file sink cannot be added by a reload (its writer opens sinks at start-up): refused,
+  // and the running configuration goes on.
+  config("api", "[sink.files.copy]\ndir = \"out\"\npath = \"{category}.jsonl\"\n");
+  reload();
+  ASSERT_TRUE(waitFor(
+      [&] {
+        return p.stderrText().find("[sink.postgres] changes take effect at restart") !=
+               std::string::npos;
+      },
+      10s))
+      << p.stderrText();
+  appendText(dir / "l/x.jsonl", lines("x", 15, 16));
+  ASSERT_TRUE(waitFor([&] { return countTag(db, "x") == 16; }, 10s)) << p.stderrText();
+  p.signal(SIGTERM);
+  ASSERT_EQ(p.wait(5s), 0) << p.stderrText();
+  EXPECT_EQ(
+      db.scalar("SELECT count(*) FROM (SELECT raw FROM events GROUP BY raw HAVING count(*) > 1)"),
+      0);
 }
 
 }  // namespace

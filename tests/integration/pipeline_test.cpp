@@ -128,15 +128,15 @@ TEST(Pipeline, ALineByLineWriterWakesSqtailPerWindowNotPerLine) {
     if (i % 4 == 3) std::this_thread::sleep_for(2ms);  // ~16,000 writes/s, for ~half a second
   }
   for (int fd : fds) ::close(fd);
-  ASSERT_TRUE(waitFor(
-      [&] { return db.scalar("SELECT count(*) FROM events") == kFiles * kRounds; }, 20s))
+  ASSERT_TRUE(
+      waitFor([&] { return db.scalar("SELECT count(*) FROM events") == kFiles * kRounds; }, 20s))
       << p.stderrText();
   const std::int64_t woke = wakeups(p.pid()) - before;
   RecordProperty("wakeups", static_cast<int>(woke));
   // One wake-up a write would be 8,000; a read per 50 ms window and a commit a second are
   // a few dozen. The bound leaves room for a slow machine's longer run.
-  EXPECT_LT(woke, kFiles * kRounds / 10) << "sqtail woke " << woke << " times for "
-                                         << kFiles * kRounds << " writes";
+  EXPECT_LT(woke, kFiles * kRounds / 10)
+      << "sqtail woke " << woke << " times for " << kFiles * kRounds << " writes";
   p.signal(SIGTERM);
   EXPECT_EQ(p.wait(5s), 0);
 }
