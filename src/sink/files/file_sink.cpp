@@ -186,6 +186,13 @@ tl::expected<std::vector<FileSink::Length>, std::string> FileSink::write(
       return fail(g + 1, sys::Error{"write " + fullPath(group.rel_path), r.error().code}.message());
     }
     state.length += static_cast<std::int64_t>(buf.size());
+    // O_APPEND wrote at the file's end, wherever that was: a file cut short by someone else
+    // while it was open (a copytruncate of the output) ends at its real length, and an undo
+    // must cut back to where these lines began, not lengthen it with zeros.
+    if (auto st = sys::fstat(h->fd); st && static_cast<std::int64_t>(st->st_size) != state.length) {
+      state.length = static_cast<std::int64_t>(st->st_size);
+      group.before = state.length - static_cast<std::int64_t>(buf.size());
+    }
   }
   if (auto r = pool_.syncDirty(); !r) return fail(groups_.size(), r.error());
 

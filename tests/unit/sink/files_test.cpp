@@ -684,6 +684,26 @@ TEST(FileSink, ReopenCutsBackToTheKnownLength) {
   EXPECT_EQ((*l)[0].length, 8);
 }
 
+// An output file cut short by another program while sqtail holds it open (logrotate's
+// copytruncate): the length recorded is the file's real one, so that a crash before the
+// commit cuts back to where the new lines began.
+TEST(FileSink, FileTruncatedByAnotherProgramWhileOpenGetsItsRealLength) {
+  TempDir tmp;
+  FileSink sink(settingsFor(tmp.path()));
+  Batch a;
+  a.add("a.jsonl", "first line");
+  ASSERT_TRUE(sink.write(a.outputs()).has_value());
+  ASSERT_EQ(::truncate((tmp.path() / "a.jsonl").c_str(), 0), 0);
+  Batch b;
+  b.add("a.jsonl", "two");
+  auto w = sink.write(b.outputs());
+  ASSERT_TRUE(w.has_value()) << w.error();
+  ASSERT_EQ(w->size(), 1u);
+  EXPECT_EQ((*w)[0].length, 4);
+  EXPECT_EQ(sink.knownLength("a.jsonl"), 4);
+  EXPECT_EQ(readFile(tmp.path() / "a.jsonl"), "two\n");
+}
+
 // An open that fails must not give the sink a length for the path: the file's bytes stay.
 TEST(FileSink, FailedOpenKeepsAnExistingFile) {
   TempDir tmp;
