@@ -80,7 +80,9 @@ class Health {
   // Tail thread: true while changes are found by polling instead of inotify.
   void setPolling(bool polling) noexcept { polling_.store(polling, std::memory_order_relaxed); }
   // Tail thread: how many log files failed their last open or read (retried on a timer).
-  void setFailingFiles(std::uint64_t n) noexcept { failing_files_.store(n, std::memory_order_relaxed); }
+  void setFailingFiles(std::uint64_t n) noexcept {
+    failing_files_.store(n, std::memory_order_relaxed);
+  }
 
   HealthReport evaluate(const HealthPolicy& policy, Clock::time_point now = Clock::now()) const {
     HealthReport report;
@@ -104,9 +106,9 @@ class Health {
           "watching by polling: inotify is unavailable or its watch limit is reached");
     }
     if (const auto failing = failing_files_.load(std::memory_order_relaxed); failing > 0) {
-      report.reasons.push_back(fmt::format(
-          "{} log file{} cannot be opened or read (tried again every poll_interval)", failing,
-          failing == 1 ? "" : "s"));
+      report.reasons.push_back(
+          fmt::format("{} log file{} cannot be opened or read (tried again every poll_interval)",
+                      failing, failing == 1 ? "" : "s"));
     }
     report.ok = report.reasons.empty();
     return report;
